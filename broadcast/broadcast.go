@@ -1,0 +1,50 @@
+// Package broadcast defines how realtime instances pass messages to one
+// another: a Broker carries opaque payloads on named topics between the
+// instances of one cluster.
+//
+// This package holds only the Broker interface and a conformance suite (see
+// broadcasttest). The implementations live in broadcast/memory (instances in
+// one process; the default for a single instance) and broadcast/redis (many
+// processes sharing one Redis, through pub/sub).
+//
+// A Broker knows nothing of rooms, sockets or encodings: the realtime Mux
+// decides which topics it needs (it subscribes to a room's topic when its first
+// local socket joins and unsubscribes when the last one leaves), encodes each
+// message once, and ignores its own publications.
+package broadcast
+
+import "context"
+
+// Handler receives one message published on a subscribed topic. The payload
+// belongs to the handler. Handlers are called from one goroutine per broker,
+// in the order the broker received the messages, and must not block for long.
+type Handler func(topic string, payload []byte)
+
+// Broker carries messages between the instances of a cluster. All methods are
+// safe for concurrent use.
+//
+// Required behaviour, checked by the conformance suite:
+//   - a message published on a topic reaches the Handler of every broker in the
+//     cluster (the publisher's own included) that is subscribed to that topic,
+//     once, with the payload unchanged;
+//   - messages from one publisher on one topic arrive in publish order;
+//   - Subscribe and Unsubscribe take effect before they return: a message
+//     published after Subscribe returns is delivered, and one published after
+//     Unsubscribe returns is not;
+//   - subscribing twice to a topic is the same as subscribing once;
+//   - when the backend is unreachable, Publish fails promptly with an error,
+//     and subscriptions are restored by the broker itself once it is back;
+//   - after Close, Handler is never called again and methods return errors.
+type Broker interface {
+	// Start sets the handler for incoming messages and starts receiving. It is
+	// called once, before any Subscribe.
+	Start(ctx context.Context, h Handler) error
+	// Publish sends payload to every broker subscribed to topic.
+	Publish(ctx context.Context, topic string, payload []byte) error
+	// Subscribe starts delivering the topics' messages to the handler.
+	Subscribe(ctx context.Context, topics ...string) error
+	// Unsubscribe stops delivering the topics' messages.
+	Unsubscribe(ctx context.Context, topics ...string) error
+	// Close stops receiving and releases the broker's resources.
+	Close() error
+}
