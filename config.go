@@ -1,0 +1,222 @@
+package realtime
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lolyjs/realtime/broadcast"
+	"github.com/lolyjs/realtime/store"
+)
+
+// Scale modes for Config.Scale.Mode.
+const (
+	// ModeSingle runs one instance with in-memory backends.
+	ModeSingle = "single"
+	// ModeCluster runs many instances that share state and broadcasts
+	// through Redis.
+	ModeCluster = "cluster"
+)
+
+// Defaults applied by Config.withDefaults, the same as loly's.
+const (
+	DefaultPath                = "/wss"
+	DefaultPingInterval        = 25 * time.Second
+	DefaultPingTimeout         = 20 * time.Second
+	DefaultMaxPayloadBytes     = 64 << 10
+	DefaultConnectionsPerIP    = 20
+	DefaultEventsPerSecond     = 30
+	DefaultBurst               = 60
+	DefaultSendQueueLen        = 1024
+	DefaultWriteTimeout        = 10 * time.Second
+	DefaultHandshakeTimeout    = 10 * time.Second
+	DefaultMaxRoomsPerSocket   = 100
+	defaultCoalescedFrameBytes = 64 << 10
+)
+
+// Config configures a Mux. The zero value is a working single-instance
+// configuration with loly's defaults; fields left zero get the defaults
+// documented on them. Mux.Start runs Validate and refuses to start on error.
+type Config struct {
+	// Path is the URL path the mux is mounted at (default "/wss"). A socket's
+	// namespace is the rest of its URL path: /wss/chat is namespace /chat. A
+	// request path that does not start with Path is taken whole, so the mux
+	// also works behind http.StripPrefix.
+	Path string
+
+	// PingInterval is how often the server pings each socket (default 25s).
+	PingInterval time.Duration
+	// PingTimeout is how long past PingInterval a socket may stay silent,
+	// pongs included, before it is closed (default 20s).
+	PingTimeout time.Duration
+	// MaxPayloadBytes is the largest frame accepted from a client (default
+	// 64 KiB). A larger frame closes the socket with 1009.
+	MaxPayloadBytes int
+
+	// AllowedOrigins lists the Origin header values accepted at upgrade,
+	// like "https://example.com". Empty means same host only: the Origin's
+	// host must equal the request's Host. "*" accepts any origin. Requests
+	// without an Origin header (non-browser clients) are accepted.
+	AllowedOrigins []string
+
+	// Limits bounds what one client may use.
+	Limits Limits
+
+	// SendQueueLen is how many envelopes may wait for one socket (default
+	// 1024). A socket whose queue overflows is a slow consumer: it is closed
+	// with 1013 and never delays other sockets.
+	SendQueueLen int
+	// WriteTimeout bounds one write to a socket (default 10s).
+	WriteTimeout time.Duration
+	// HandshakeTimeout bounds the WebSocket handshake (default 10s).
+	HandshakeTimeout time.Duration
+
+	// Scale chooses single-instance or cluster mode.
+	Scale Scale
+
+	// Store is the shared state behind Ctx.Store (default: in memory, for
+	// one instance). In cluster mode it must be shared by every instance.
+	Store store.Store
+	// Broker carries emits between instances. Nil means one instance: emits
+	// reach only local sockets. In cluster mode it is required.
+	Broker broadcast.Broker
+	// InstanceID names this instance in the cluster (default: a random id).
+	InstanceID string
+
+	// Logger receives the mux's own log lines (default: slog.Default()).
+	Logger *slog.Logger
+	// ErrorHandler turns an error returned through the chain into what the
+	// client gets (default: DefaultErrorHandler).
+	ErrorHandler func(c *Ctx, err error)
+	// ClientIP tells the address a connection comes from, for the
+	// per-address limit (default: the host of Request.RemoteAddr). Set it
+	// when running behind a trusted proxy.
+	ClientIP func(r *http.Request) string
+}
+
+// Limits bounds what one client may use. Zero fields get the defaults; a
+// negative value turns the limit off.
+type Limits struct {
+	// ConnectionsPerIP is how many sockets one address may hold open
+	// (default 20). Connections over it get HTTP 429 before the upgrade.
+	ConnectionsPerIP int
+	// EventsPerSecond and Burst are the per-socket token bucket used by
+	// middleware.RateLimit when it is not given its own (default 30 and 60).
+	EventsPerSecond float64
+	Burst           int
+	// MaxRoomsPerSocket caps how many rooms one socket may be in (default
+	// 100); Join past it fails.
+	MaxRoomsPerSocket int
+}
+
+// Scale chooses how instances share state.
+type Scale struct {
+	// Mode is ModeSingle (the default) or ModeCluster.
+	Mode string
+	// RedisURL is the Redis that joins a cluster, usually from the REDIS_URL
+	// environment variable. Cluster mode needs it unless Store and Broker are
+	// given directly.
+	RedisURL string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Path == "" {
+		c.Path = DefaultPath
+	}
+	c.Path = "/" + strings.Trim(c.Path, "/")
+	if c.Path == "/" {
+		c.Path = ""
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.PingTimeout == 0 {
+		c.PingTimeout = DefaultPingTimeout
+	}
+	if c.MaxPayloadBytes == 0 {
+		c.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if c.Limits.ConnectionsPerIP == 0 {
+		c.Limits.ConnectionsPerIP = DefaultConnectionsPerIP
+	}
+	if c.Limits.EventsPerSecond == 0 {
+		c.Limits.EventsPerSecond = DefaultEventsPerSecond
+	}
+	if c.Limits.Burst == 0 {
+		c.Limits.Burst = DefaultBurst
+	}
+	if c.Limits.MaxRoomsPerSocket == 0 {
+		c.Limits.MaxRoomsPerSocket = DefaultMaxRoomsPerSocket
+	}
+	if c.SendQueueLen == 0 {
+		c.SendQueueLen = DefaultSendQueueLen
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.Scale.Mode == "" {
+		c.Scale.Mode = ModeSingle
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ErrorHandler == nil {
+		c.ErrorHandler = DefaultErrorHandler
+	}
+	if c.ClientIP == nil {
+		c.ClientIP = remoteIP
+	}
+	return c
+}
+
+// Validate reports every problem in the configuration at once, each naming
+// the field and the fix. Zero fields are not problems: they get defaults.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("realtime: config: "+format, args...))
+	}
+	if c.PingInterval < 0 {
+		bad("PingInterval is %v; it must be positive (default 25s)", c.PingInterval)
+	}
+	if c.PingTimeout < 0 {
+		bad("PingTimeout is %v; it must be positive (default 20s)", c.PingTimeout)
+	}
+	if c.MaxPayloadBytes < 0 {
+		bad("MaxPayloadBytes is %d; it must be positive (default 65536)", c.MaxPayloadBytes)
+	}
+	if c.SendQueueLen < 0 {
+		bad("SendQueueLen is %d; it must be positive (default 1024)", c.SendQueueLen)
+	}
+	if c.WriteTimeout < 0 || c.HandshakeTimeout < 0 {
+		bad("WriteTimeout and HandshakeTimeout must be positive")
+	}
+	if c.Limits.EventsPerSecond < 0 && c.Limits.Burst > 0 {
+		bad("Limits.Burst is set but Limits.EventsPerSecond is negative (off); set both or neither")
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "" {
+			bad("AllowedOrigins has an empty entry; use \"*\" to allow every origin or a full origin like https://example.com")
+		}
+	}
+	switch c.Scale.Mode {
+	case "", ModeSingle:
+	case ModeCluster:
+		if c.Broker == nil || c.Store == nil {
+			if c.Scale.RedisURL == "" {
+				bad("Scale.Mode is cluster but Scale.RedisURL is empty: set REDIS_URL (for example redis://127.0.0.1:6379/0) and pass it as Scale.RedisURL, or give Store and Broker directly")
+			} else {
+				bad("Scale.Mode is cluster with Scale.RedisURL set, but Store or Broker is nil: build them with cluster.Config (package github.com/lolyjs/realtime/cluster) or give them directly")
+			}
+		}
+	default:
+		bad("Scale.Mode is %q; use %q or %q", c.Scale.Mode, ModeSingle, ModeCluster)
+	}
+	return errors.Join(errs...)
+}

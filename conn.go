@@ -1,0 +1,283 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lxzan/gws"
+)
+
+// conn is one WebSocket connection speaking the native protocol. It owns the
+// socket's send queue: emits append encoded envelopes and return; one write
+// job at a time, on gws's per-connection queue, coalesces what is waiting
+// into as few frames as it can.
+//
+// conn also serves as the gws session storage of its connection, which lets
+// the event callbacks find it without a map lookup.
+type conn struct {
+	srv  *server
+	ns   *namespace
+	ws   *gws.Conn
+	ip   string
+	sock *Socket
+	idle time.Duration
+
+	qmu         sync.Mutex
+	queue       [][]byte
+	spare       [][]byte
+	flushing    bool
+	closing     bool
+	closeCode   uint16
+	closeReason string
+	ping        *time.Timer
+}
+
+func (c *conn) init(s *server, ns *namespace, ws *gws.Conn, r *http.Request, ip string) {
+	c.srv, c.ns, c.ws, c.ip = s, ns, ws, ip
+	c.idle = s.cfg.PingInterval + s.cfg.PingTimeout
+	ctx, cancel := context.WithCancel(context.Background())
+	c.sock = &Socket{id: uuid.NewString(), ns: ns, conn: c, req: r, ctx: ctx, cancel: cancel}
+}
+
+// gws.SessionStorage, unused: the conn itself is what the callbacks need.
+func (c *conn) Len() int                        { return 0 }
+func (c *conn) Load(string) (any, bool)         { return nil, false }
+func (c *conn) Delete(string)                   {}
+func (c *conn) Store(string, any)               {}
+func (c *conn) Range(func(string, any) bool)    {}
+func connOf(ws *gws.Conn) *conn                 { return ws.Session().(*conn) }
+func (c *conn) touch()                          { _ = c.ws.SetReadDeadline(time.Now().Add(c.idle)) }
+func (c *conn) schedulePing()                   { c.ping = time.AfterFunc(c.srv.cfg.PingInterval, c.sendPing) }
+func (s *server) OnPong(ws *gws.Conn, _ []byte) { connOf(ws).touch() }
+func (s *server) OnPing(ws *gws.Conn, _ []byte) {
+	connOf(ws).touch()
+	_ = ws.WritePong(nil)
+}
+
+func (c *conn) sendPing() {
+	c.qmu.Lock()
+	closing := c.closing
+	c.qmu.Unlock()
+	if closing {
+		return
+	}
+	c.ws.Async(func() {
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		_ = c.ws.WritePing(nil)
+	})
+	c.ping.Reset(c.srv.cfg.PingInterval)
+}
+
+// OnOpen runs the connect event through the namespace's chain.
+func (s *server) OnOpen(ws *gws.Conn) {
+	c := connOf(ws)
+	c.touch()
+	c.schedulePing()
+	ctx := acquireCtx(c.sock, KindConnect, EventConnect)
+	ctx.endpoint = &c.ns.connect.Event
+	err := c.run(ctx, c.ns.connect.chain)
+	if err != nil {
+		e := ErrorOf(err)
+		s.cfg.ErrorHandler(ctx, e)
+		c.closeAfterDrain(closeCodeFor(e), e.Message)
+	}
+	releaseCtx(ctx)
+}
+
+// OnClose runs the disconnect event, then frees everything the socket held.
+func (s *server) OnClose(ws *gws.Conn, reason error) {
+	c := connOf(ws)
+	c.qmu.Lock()
+	c.closing = true
+	c.queue = nil
+	c.qmu.Unlock()
+	if c.ping != nil {
+		c.ping.Stop()
+	}
+	if c.sock.member {
+		ctx := acquireCtx(c.sock, KindDisconnect, EventDisconnect)
+		ctx.endpoint = &c.ns.disconnect.Event
+		ctx.reason = reason
+		if err := c.run(ctx, c.ns.disconnect.chain); err != nil {
+			s.cfg.Logger.Warn("realtime: disconnect handler failed", "namespace", c.ns.name, "socketId", c.sock.id, "error", err)
+		}
+		releaseCtx(ctx)
+	}
+	c.ns.remove(c.sock)
+	c.sock.cancel()
+	s.untrack(c)
+}
+
+// OnMessage splits a frame into envelopes and runs each through the chain,
+// in order, on the connection's read goroutine.
+func (s *server) OnMessage(ws *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	c := connOf(ws)
+	c.touch()
+	if !c.sock.member {
+		return
+	}
+	if msg.Opcode != gws.OpcodeText {
+		c.dispatchError(badMessage("binary frames are not supported; send JSON text frames"))
+		return
+	}
+	splitFrame(msg.Bytes(), c.dispatch)
+}
+
+func (c *conn) dispatch(line []byte) {
+	env, derr := decodeEnvelope(line)
+	if derr != nil {
+		ctx := acquireCtx(c.sock, KindEvent, env.event)
+		ctx.ackID = env.id
+		ctx.decodeErr = derr
+		c.finish(ctx, c.run(ctx, c.ns.invalid.chain))
+		return
+	}
+	ctx := acquireCtx(c.sock, KindEvent, env.event)
+	ctx.ackID = env.id
+	ctx.data = env.data
+	ep := c.ns.events[env.event]
+	if ep == nil {
+		ep = c.ns.notFound
+	} else {
+		ctx.endpoint = &ep.Event
+	}
+	c.finish(ctx, c.run(ctx, ep.chain))
+}
+
+func (c *conn) dispatchError(e *Error) {
+	ctx := acquireCtx(c.sock, KindEvent, "")
+	ctx.decodeErr = e
+	c.finish(ctx, c.run(ctx, c.ns.invalid.chain))
+}
+
+// finish sends the outcome of a client event and recycles the Ctx.
+func (c *conn) finish(ctx *Ctx, err error) {
+	if err != nil {
+		c.srv.cfg.ErrorHandler(ctx, err)
+	} else if ctx.ackID > 0 && !ctx.acked {
+		ctx.acked = true
+		c.send(appendAck(nil, ctx.ackID, nil))
+	}
+	releaseCtx(ctx)
+}
+
+// run calls a chain, turning a panic that escaped every middleware into an
+// INTERNAL_ERROR so that no input can take the server down.
+func (c *conn) run(ctx *Ctx, h Handler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.cfg.Logger.Error("realtime: panic in handler", "namespace", c.ns.name,
+				"socketId", c.sock.id, "event", ctx.event, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("panic: %v", p)}
+		}
+	}()
+	return h(ctx)
+}
+
+// send queues one encoded envelope. A full queue means the client is not
+// reading: the socket is closed with 1013 and the queue dropped, so a slow
+// client costs bounded memory and never delays anyone else.
+func (c *conn) send(b []byte) {
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return
+	}
+	if len(c.queue) >= c.srv.cfg.SendQueueLen {
+		c.queue = nil
+		c.closing = true
+		c.closeCode, c.closeReason = CloseTryAgainLater, "slow consumer"
+		start := !c.flushing
+		c.flushing = true
+		c.qmu.Unlock()
+		// A write stuck on a full TCP buffer gives up within a second, so
+		// the socket is freed even if the close frame cannot be delivered.
+		_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+		if start {
+			c.ws.Async(c.flush)
+		}
+		return
+	}
+	c.queue = append(c.queue, b)
+	start := !c.flushing
+	c.flushing = true
+	c.qmu.Unlock()
+	if start {
+		c.ws.Async(c.flush)
+	}
+}
+
+// closeAfterDrain closes the socket with code once what is queued is written.
+func (c *conn) closeAfterDrain(code uint16, reason string) {
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return
+	}
+	c.closing = true
+	c.closeCode, c.closeReason = code, reason
+	start := !c.flushing
+	c.flushing = true
+	c.qmu.Unlock()
+	if start {
+		c.ws.Async(c.flush)
+	}
+}
+
+// flush writes what is queued, several envelopes to a frame, until the queue
+// is empty; then it sends the pending close frame, if any.
+func (c *conn) flush() {
+	var frame []byte
+	maxFrame := c.srv.cfg.MaxPayloadBytes
+	if maxFrame < defaultCoalescedFrameBytes {
+		maxFrame = defaultCoalescedFrameBytes
+	}
+	for {
+		c.qmu.Lock()
+		batch := c.queue
+		if len(batch) == 0 {
+			c.flushing = false
+			code, reason := c.closeCode, c.closeReason
+			c.closeCode = 0
+			c.qmu.Unlock()
+			if code != 0 {
+				_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+				_ = c.ws.WriteClose(code, []byte(reason))
+			}
+			return
+		}
+		c.queue = c.spare[:0]
+		c.qmu.Unlock()
+
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		frame = frame[:0]
+		for i, env := range batch {
+			if len(frame) > 0 && len(frame)+1+len(env) > maxFrame {
+				if c.ws.WriteMessage(gws.OpcodeText, frame) != nil {
+					return
+				}
+				frame = frame[:0]
+			}
+			if len(frame) > 0 {
+				frame = append(frame, '\n')
+			}
+			frame = append(frame, env...)
+			batch[i] = nil
+		}
+		if err := c.ws.WriteMessage(gws.OpcodeText, frame); err != nil {
+			return
+		}
+		c.qmu.Lock()
+		c.spare = batch[:0]
+		c.qmu.Unlock()
+	}
+}
+
+var errClosed = errors.New("realtime: socket closed")

@@ -1,0 +1,271 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/lolyjs/realtime/store"
+)
+
+// Kind tells a client event from the lifecycle events a socket produces.
+type Kind uint8
+
+const (
+	// KindEvent is an event sent by the client.
+	KindEvent Kind = iota
+	// KindConnect is a socket arriving; Auth binds its user here, and an
+	// error refuses the socket.
+	KindConnect
+	// KindDisconnect is a socket leaving; errors are only logged.
+	KindDisconnect
+)
+
+// String returns "event", "connect" or "disconnect".
+func (k Kind) String() string {
+	switch k {
+	case KindConnect:
+		return "connect"
+	case KindDisconnect:
+		return "disconnect"
+	}
+	return "event"
+}
+
+// Ctx is the context of one event of one socket: what arrived, and the
+// actions a handler can take. Middleware and handlers receive it.
+//
+// A Ctx is valid only until the handler returns: it is recycled for later
+// events. Copy what you need to keep (the data, the socket, the user), and
+// never use the Ctx from another goroutine after the handler returned.
+type Ctx struct {
+	socket    *Socket
+	kind      Kind
+	event     string
+	data      json.RawMessage
+	ackID     int64
+	acked     bool
+	requestID string
+	endpoint  *Event
+	value     any
+	valueSet  bool
+	decodeErr *Error
+	reason    error
+	log       *slog.Logger
+}
+
+var ctxPool = sync.Pool{New: func() any { return new(Ctx) }}
+
+func acquireCtx(s *Socket, kind Kind, event string) *Ctx {
+	c := ctxPool.Get().(*Ctx)
+	c.socket, c.kind, c.event = s, kind, event
+	c.log = s.ns.srv.cfg.Logger
+	return c
+}
+
+func releaseCtx(c *Ctx) {
+	*c = Ctx{}
+	ctxPool.Put(c)
+}
+
+// Kind tells whether this is a client event, a connect or a disconnect.
+func (c *Ctx) Kind() Kind { return c.kind }
+
+// Event returns the event name: the client's, or EventConnect or
+// EventDisconnect for lifecycle events. It is empty for a message that
+// could not be decoded.
+func (c *Ctx) Event() string { return c.event }
+
+// Namespace returns the socket's namespace.
+func (c *Ctx) Namespace() string { return c.socket.ns.name }
+
+// Socket returns the socket the event belongs to. Unlike the Ctx, the
+// Socket may be kept after the handler returns.
+func (c *Ctx) Socket() *Socket { return c.socket }
+
+// SocketID returns the socket's id.
+func (c *Ctx) SocketID() string { return c.socket.id }
+
+// User returns the socket's user, bound at connect, or nil.
+func (c *Ctx) User() *User { return c.socket.User() }
+
+// UserID returns the socket's user id, or "" for an anonymous socket.
+func (c *Ctx) UserID() string {
+	if u := c.socket.User(); u != nil {
+		return u.ID
+	}
+	return ""
+}
+
+// SetUser binds the socket's identity. It is allowed only during the connect
+// event (that is where the Auth stage calls it), so that nothing a client
+// sends later can change who a socket is.
+func (c *Ctx) SetUser(u *User) error {
+	if c.kind != KindConnect {
+		return errors.New("realtime: SetUser outside the connect event")
+	}
+	if u != nil && u.ID == "" {
+		return errors.New("realtime: SetUser with an empty user ID")
+	}
+	c.socket.user.Store(u)
+	return nil
+}
+
+// Request returns the socket's handshake request (headers, cookies, query,
+// remote address). Treat it as read-only.
+func (c *Ctx) Request() *http.Request { return c.socket.req }
+
+// Context returns the socket's context, cancelled when the socket closes.
+// Use it for I/O done on behalf of the event.
+func (c *Ctx) Context() context.Context { return c.socket.ctx }
+
+// Data returns the event's data as raw JSON, or nil when it had none. The
+// bytes are the Ctx's: copy them to keep them.
+func (c *Ctx) Data() json.RawMessage { return c.data }
+
+// Bind decodes the event's data into v. A failure is a BAD_PAYLOAD *Error,
+// naming the field when it can.
+func (c *Ctx) Bind(v any) error {
+	if len(c.data) == 0 {
+		return decodeJSON([]byte("null"), v, false)
+	}
+	return decodeJSON(c.data, v, false)
+}
+
+// Value returns the data as validated by the event's schema (set by the
+// Validate stage or by Typed), and whether there is one.
+func (c *Ctx) Value() (any, bool) { return c.value, c.valueSet }
+
+// SetValue stores the validated data for the handler; the Validate stage
+// calls it.
+func (c *Ctx) SetValue(v any) { c.value, c.valueSet = v, true }
+
+// Endpoint returns the settings of the event being handled (schema, guard,
+// rate limit), or nil for unknown events, undecodable messages and
+// lifecycle events without a handler. The generic middleware stages read it.
+func (c *Ctx) Endpoint() *Event { return c.endpoint }
+
+// Route returns the declarative route of the socket's namespace, or nil when
+// the namespace was built with On and Handle.
+func (c *Ctx) Route() *Route { return c.socket.ns.route }
+
+// AckID returns the id the client asked to be acknowledged, or 0.
+func (c *Ctx) AckID() int64 { return c.ackID }
+
+// RequestID returns the id of this event, set by the RequestID stage.
+func (c *Ctx) RequestID() string { return c.requestID }
+
+// SetRequestID sets the id of this event.
+func (c *Ctx) SetRequestID(id string) { c.requestID = id }
+
+// Logger returns the logger for this event: the mux's, or the one a
+// middleware set with SetLogger (the Logger stage adds the event's
+// attributes).
+func (c *Ctx) Logger() *slog.Logger { return c.log }
+
+// SetLogger replaces the logger for the rest of this event.
+func (c *Ctx) SetLogger(l *slog.Logger) { c.log = l }
+
+// DisconnectReason returns why the socket left, during the disconnect event.
+func (c *Ctx) DisconnectReason() error { return c.reason }
+
+// Store returns the mux's shared state store.
+func (c *Ctx) Store() store.Store { return c.socket.ns.srv.store }
+
+// Ack acknowledges the client's event with data. It does nothing when the
+// client asked for no ack; a second Ack for the same event is an error.
+// When a handler returns nil without acking, the mux acks with no data.
+func (c *Ctx) Ack(data any) error {
+	if c.ackID <= 0 {
+		return nil
+	}
+	if c.acked {
+		return errors.New("realtime: event already acknowledged")
+	}
+	payload, err := encodeData(data)
+	if err != nil {
+		return err
+	}
+	c.acked = true
+	c.socket.conn.send(appendAck(nil, c.ackID, payload))
+	return nil
+}
+
+// Acked reports whether the event was acknowledged already.
+func (c *Ctx) Acked() bool { return c.acked }
+
+// Reply sends an event to the calling socket only.
+func (c *Ctx) Reply(event string, data any) error { return c.socket.Emit(event, data) }
+
+// Emit sends an event to every socket of the namespace, the caller included,
+// on every instance.
+func (c *Ctx) Emit(event string, data any) error {
+	return c.target().Emit(event, data)
+}
+
+// Broadcast sends an event to every socket of the namespace but the caller,
+// on every instance.
+func (c *Ctx) Broadcast(event string, data any) error {
+	return c.target().Except(c.socket.id).Emit(event, data)
+}
+
+// ToRoom returns the sockets of a room, on every instance. Emit on it
+// reaches the caller too when it is a member; add Except(c.SocketID()) to
+// leave it out.
+func (c *Ctx) ToRoom(room string) Target { return c.target().ToRoom(room) }
+
+// ToUser returns every socket of a user in this namespace, on every
+// instance.
+func (c *Ctx) ToUser(userID string) Target { return c.target().ToUser(userID) }
+
+// In returns the whole namespace as a Target.
+func (c *Ctx) In() Target { return c.target() }
+
+func (c *Ctx) target() Target {
+	return Target{ctx: c.socket.ctx, ns: c.socket.ns, kind: topicNamespace}
+}
+
+// Join adds the calling socket to a room (see Socket.Join).
+func (c *Ctx) Join(room string) error { return c.socket.Join(room) }
+
+// Leave removes the calling socket from a room.
+func (c *Ctx) Leave(room string) error { return c.socket.Leave(room) }
+
+// Error returns an *Error with an application code, for the handler to
+// return: return c.Error("ROOM_NOT_FOUND", "no such room", nil). The client
+// gets it as one __loly:error (and as the ack's error when it asked for an
+// ack), with the event and request id filled in.
+func (c *Ctx) Error(code, message string, details any) error {
+	return &Error{Code: code, Message: message, Details: details}
+}
+
+// DefaultErrorHandler is the standard error writer: it sends the client one
+// __loly:error with the error object, plus an error ack when the client
+// asked for an ack that was not sent yet. Internal errors are logged with
+// their cause; the client sees only "internal error".
+func DefaultErrorHandler(c *Ctx, err error) {
+	e := ErrorOf(err)
+	if e == nil {
+		return
+	}
+	if c.kind == KindEvent {
+		e.Event = c.event
+	}
+	e.RequestID = c.requestID
+	if e.Code == CodeInternal && e.Cause != nil {
+		c.Logger().Error("realtime: internal error", "namespace", c.Namespace(), "socketId", c.SocketID(),
+			"event", c.event, "requestId", c.requestID, "error", e.Cause.Error())
+	}
+	body, merr := json.Marshal(e)
+	if merr != nil {
+		body, _ = json.Marshal(&Error{Code: e.Code, Message: e.Message, Event: e.Event, RequestID: e.RequestID})
+	}
+	c.socket.conn.send(appendEvent(nil, EventError, body))
+	if c.ackID > 0 && !c.acked {
+		c.acked = true
+		c.socket.conn.send(appendAckError(nil, c.ackID, body))
+	}
+}

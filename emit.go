@@ -1,0 +1,198 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Kinds of topic: a whole namespace, a room, or a user.
+const (
+	topicNamespace byte = 'n'
+	topicRoom      byte = 'r'
+	topicUser      byte = 'u'
+)
+
+// topic is what a broker topic this instance subscribed to stands for.
+type topic struct {
+	ns   *namespace
+	kind byte
+	name string
+}
+
+func namespaceTopic(ns string) string   { return "ns:" + ns }
+func roomTopic(ns, room string) string  { return "room:" + ns + ":" + room }
+func userTopic(ns, userID string) string { return "user:" + ns + ":" + userID }
+
+var errSocketGone = errors.New("realtime: socket has left its namespace")
+
+// subscribe subscribes to a broker topic (once) and remembers what it is.
+func (s *server) subscribe(ctx context.Context, name string, t topic) error {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	if _, ok := s.topics[name]; ok {
+		return nil
+	}
+	if err := s.broker.Subscribe(ctx, name); err != nil {
+		return err
+	}
+	s.topics[name] = t
+	return nil
+}
+
+// interest makes sure the broker delivers a room's or user's topic here
+// while a local socket needs it.
+func (s *server) interest(ctx context.Context, name string, t topic) error {
+	if s.broker == nil {
+		return nil
+	}
+	if err := s.subscribe(ctx, name, t); err != nil {
+		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: subscribe %s: %w", name, err)}
+	}
+	return nil
+}
+
+// disinterest drops a topic once no local socket needs it. It checks again
+// under subMu, so a join racing with the last leave keeps the subscription.
+func (s *server) disinterest(name string) {
+	if s.broker == nil {
+		return
+	}
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	t, ok := s.topics[name]
+	if !ok || t.kind == topicNamespace || t.ns.localCount(t.kind, t.name) > 0 {
+		return
+	}
+	delete(s.topics, name)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
+	defer cancel()
+	if err := s.broker.Unsubscribe(ctx, name); err != nil {
+		s.cfg.Logger.Warn("realtime: unsubscribe failed", "topic", name, "error", err)
+	}
+}
+
+// A cluster message is: origin instance id, '\n', the id of a socket to
+// skip (may be empty), '\n', the encoded envelope.
+func (s *server) publish(ctx context.Context, name, except string, msg []byte) error {
+	if s.broker == nil {
+		return nil
+	}
+	buf := make([]byte, 0, len(s.id)+len(except)+2+len(msg))
+	buf = append(buf, s.id...)
+	buf = append(buf, '\n')
+	buf = append(buf, except...)
+	buf = append(buf, '\n')
+	buf = append(buf, msg...)
+	if err := s.broker.Publish(ctx, name, buf); err != nil {
+		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: publish to other instances: %w", err)}
+	}
+	return nil
+}
+
+// receive is the broker's handler: it delivers another instance's message to
+// the local sockets of the topic.
+func (s *server) receive(name string, payload []byte) {
+	origin, rest, ok := bytes.Cut(payload, []byte{'\n'})
+	if !ok || string(origin) == s.id {
+		return
+	}
+	except, msg, ok := bytes.Cut(rest, []byte{'\n'})
+	if !ok {
+		return
+	}
+	s.subMu.Lock()
+	t, known := s.topics[name]
+	s.subMu.Unlock()
+	if !known {
+		return
+	}
+	t.ns.deliver(t.kind, t.name, string(except), msg)
+}
+
+// Target is a set of sockets to emit to: a whole namespace, a room or a
+// user's sockets, on every instance of the cluster. Get one from
+// Ctx.ToRoom, Ctx.ToUser or Mux.In. A Target is a small value, safe to copy
+// and to use concurrently.
+type Target struct {
+	ctx    context.Context
+	ns     *namespace
+	kind   byte
+	name   string
+	except string
+}
+
+// In returns the Target of a whole namespace, for emitting from outside
+// handlers. It panics if the namespace does not exist.
+func (m *Mux) In(namespace string) Target {
+	ns := m.srv.namespaces[namespace]
+	if ns == nil {
+		panic(fmt.Sprintf("realtime: In(%q): no such namespace", namespace))
+	}
+	return Target{ctx: context.Background(), ns: ns, kind: topicNamespace}
+}
+
+// WithContext returns the Target with ctx bounding its emits' cluster
+// publishes. Targets from a Ctx use the socket's context.
+func (t Target) WithContext(ctx context.Context) Target {
+	t.ctx = ctx
+	return t
+}
+
+// ToRoom narrows a namespace Target to one room.
+func (t Target) ToRoom(room string) Target {
+	return Target{ctx: t.ctx, ns: t.ns, kind: topicRoom, name: room, except: t.except}
+}
+
+// ToUser narrows a namespace Target to the sockets of one user.
+func (t Target) ToUser(userID string) Target {
+	return Target{ctx: t.ctx, ns: t.ns, kind: topicUser, name: userID, except: t.except}
+}
+
+// Except returns the Target without the socket with the given id.
+func (t Target) Except(socketID string) Target {
+	t.except = socketID
+	return t
+}
+
+func (t Target) topicName() string {
+	switch t.kind {
+	case topicRoom:
+		return roomTopic(t.ns.name, t.name)
+	case topicUser:
+		return userTopic(t.ns.name, t.name)
+	}
+	return namespaceTopic(t.ns.name)
+}
+
+// Emit sends the event to every socket of the target: data is encoded once,
+// queued for the local sockets at once, and published once for the other
+// instances. It never waits for a client. It fails if data cannot be
+// encoded, or if the other instances cannot be reached; local sockets have
+// their copy either way.
+func (t Target) Emit(event string, data any) error {
+	if t.ns == nil {
+		return errors.New("realtime: Emit on a zero Target")
+	}
+	if event == "" {
+		return errors.New("realtime: Emit with an empty event name")
+	}
+	payload, err := encodeData(data)
+	if err != nil {
+		return fmt.Errorf("realtime: encode data of %q: %w", event, err)
+	}
+	msg := appendEvent(make([]byte, 0, len(event)+len(payload)+24), event, payload)
+	t.ns.deliver(t.kind, t.name, t.except, msg)
+	return t.ns.srv.publish(t.ctx, t.topicName(), t.except, msg)
+}
+
+// Users returns the ids of the users with a socket in the target, sorted.
+// On a single instance the answer is exact; in a cluster it comes from the
+// shared presence and covers every instance.
+func (t Target) Users(ctx context.Context) ([]string, error) {
+	if t.ns == nil {
+		return nil, errors.New("realtime: Users on a zero Target")
+	}
+	return t.ns.localUsers(t.kind, t.name), nil
+}

@@ -1,0 +1,270 @@
+package realtime
+
+import (
+	"sort"
+	"sync"
+)
+
+// endpoint is one registered event: its settings and its composed chain.
+type endpoint struct {
+	Event
+	name  string
+	chain Handler
+}
+
+// namespace holds the events of one namespace and its local sockets, rooms
+// and users. The event tables are read-only once the mux has started; the
+// membership tables are guarded by mu.
+type namespace struct {
+	name   string
+	srv    *server
+	base   *Mux
+	route  *Route
+	events map[string]*endpoint
+
+	connect, disconnect, notFound, invalid *endpoint
+
+	mu      sync.RWMutex
+	sockets map[*Socket]struct{}
+	rooms   map[string]map[*Socket]struct{}
+	users   map[string]map[*Socket]struct{}
+}
+
+func (s *server) namespace(name string, base *Mux) *namespace {
+	ns := &namespace{
+		name:    name,
+		srv:     s,
+		base:    base,
+		events:  make(map[string]*endpoint),
+		sockets: make(map[*Socket]struct{}),
+		rooms:   make(map[string]map[*Socket]struct{}),
+		users:   make(map[string]map[*Socket]struct{}),
+	}
+	s.namespaces[name] = ns
+	s.order = append(s.order, name)
+	return ns
+}
+
+// finish builds the lifecycle chains that were not registered, from the
+// namespace's own middleware stack, so that every connect, disconnect,
+// unknown event and malformed message still passes through the middleware.
+func (ns *namespace) finish() {
+	mws := ns.base.mws
+	if ns.connect == nil {
+		ns.connect = &endpoint{name: EventConnect}
+		ns.connect.chain = mws.Handler(ns.accept(nil))
+	}
+	if ns.disconnect == nil {
+		ns.disconnect = &endpoint{name: EventDisconnect}
+		ns.disconnect.chain = mws.Handler(func(*Ctx) error { return nil })
+	}
+	if ns.notFound == nil {
+		ns.notFound = &endpoint{}
+		ns.notFound.chain = mws.Handler(func(c *Ctx) error {
+			return &Error{Code: CodeUnknownEvent, Message: "no handler for event " + quoteName(c.event)}
+		})
+	}
+	ns.invalid = &endpoint{}
+	ns.invalid.chain = mws.Handler(func(c *Ctx) error { return c.decodeErr })
+}
+
+func quoteName(s string) string {
+	return string(appendJSONString(nil, s))
+}
+
+// accept wraps the application's connect handler: the socket becomes a
+// member of the namespace and is told so before the handler runs, so that
+// the handler's own emits follow __loly:connected.
+func (ns *namespace) accept(h Handler) Handler {
+	return func(c *Ctx) error {
+		sock := c.socket
+		ns.add(sock)
+		sock.sendConnected()
+		if h != nil {
+			return h(c)
+		}
+		return nil
+	}
+}
+
+func (ns *namespace) add(sock *Socket) {
+	ns.mu.Lock()
+	ns.sockets[sock] = struct{}{}
+	if u := sock.User(); u != nil {
+		set := ns.users[u.ID]
+		if set == nil {
+			set = make(map[*Socket]struct{})
+			ns.users[u.ID] = set
+		}
+		set[sock] = struct{}{}
+	}
+	sock.member = true
+	ns.mu.Unlock()
+	if u := sock.User(); u != nil {
+		ns.srv.interest(sock.Context(), userTopic(ns.name, u.ID), topic{ns: ns, kind: topicUser, name: u.ID})
+	}
+}
+
+// remove takes a socket out of the namespace, its rooms and its user, and
+// drops the cluster subscriptions nobody local needs any more.
+func (ns *namespace) remove(sock *Socket) {
+	ns.mu.Lock()
+	if !sock.member {
+		ns.mu.Unlock()
+		return
+	}
+	sock.member = false
+	delete(ns.sockets, sock)
+	var emptied []string
+	sock.mu.Lock()
+	rooms := sock.rooms
+	sock.rooms = nil
+	sock.mu.Unlock()
+	for room := range rooms {
+		if set := ns.rooms[room]; set != nil {
+			delete(set, sock)
+			if len(set) == 0 {
+				delete(ns.rooms, room)
+				emptied = append(emptied, roomTopic(ns.name, room))
+			}
+		}
+	}
+	if u := sock.User(); u != nil {
+		if set := ns.users[u.ID]; set != nil {
+			delete(set, sock)
+			if len(set) == 0 {
+				delete(ns.users, u.ID)
+				emptied = append(emptied, userTopic(ns.name, u.ID))
+			}
+		}
+	}
+	ns.mu.Unlock()
+	for _, t := range emptied {
+		ns.srv.disinterest(t)
+	}
+}
+
+// join adds a socket to a room.
+func (ns *namespace) join(sock *Socket, room string) error {
+	if room == "" || len(room) > 256 {
+		return &Error{Code: CodeBadPayload, Message: "room name must be 1 to 256 bytes"}
+	}
+	ns.mu.Lock()
+	if !sock.member {
+		ns.mu.Unlock()
+		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: errSocketGone}
+	}
+	sock.mu.Lock()
+	if _, ok := sock.rooms[room]; ok {
+		sock.mu.Unlock()
+		ns.mu.Unlock()
+		return nil
+	}
+	if max := ns.srv.cfg.Limits.MaxRoomsPerSocket; max > 0 && len(sock.rooms) >= max {
+		sock.mu.Unlock()
+		ns.mu.Unlock()
+		return &Error{Code: CodeForbidden, Message: "too many rooms for one socket"}
+	}
+	if sock.rooms == nil {
+		sock.rooms = make(map[string]struct{})
+	}
+	sock.rooms[room] = struct{}{}
+	sock.mu.Unlock()
+	set := ns.rooms[room]
+	if set == nil {
+		set = make(map[*Socket]struct{})
+		ns.rooms[room] = set
+	}
+	set[sock] = struct{}{}
+	ns.mu.Unlock()
+	return ns.srv.interest(sock.Context(), roomTopic(ns.name, room), topic{ns: ns, kind: topicRoom, name: room})
+}
+
+// leave removes a socket from a room.
+func (ns *namespace) leave(sock *Socket, room string) error {
+	ns.mu.Lock()
+	sock.mu.Lock()
+	_, ok := sock.rooms[room]
+	delete(sock.rooms, room)
+	sock.mu.Unlock()
+	empty := false
+	if ok {
+		if set := ns.rooms[room]; set != nil {
+			delete(set, sock)
+			if len(set) == 0 {
+				delete(ns.rooms, room)
+				empty = true
+			}
+		}
+	}
+	ns.mu.Unlock()
+	if empty {
+		ns.srv.disinterest(roomTopic(ns.name, room))
+	}
+	return nil
+}
+
+// deliver sends an encoded envelope to the local sockets of a target, except
+// the socket with id except.
+func (ns *namespace) deliver(kind byte, name, except string, msg []byte) {
+	ns.mu.RLock()
+	var set map[*Socket]struct{}
+	switch kind {
+	case topicNamespace:
+		set = ns.sockets
+	case topicRoom:
+		set = ns.rooms[name]
+	case topicUser:
+		set = ns.users[name]
+	}
+	for sock := range set {
+		if sock.id != except {
+			sock.conn.send(msg)
+		}
+	}
+	ns.mu.RUnlock()
+}
+
+// localUsers returns the ids of the users with a socket in the target.
+func (ns *namespace) localUsers(kind byte, name string) []string {
+	ns.mu.RLock()
+	seen := make(map[string]struct{})
+	switch kind {
+	case topicNamespace:
+		for id := range ns.users {
+			seen[id] = struct{}{}
+		}
+	case topicRoom:
+		for sock := range ns.rooms[name] {
+			if u := sock.User(); u != nil {
+				seen[u.ID] = struct{}{}
+			}
+		}
+	case topicUser:
+		if len(ns.users[name]) > 0 {
+			seen[name] = struct{}{}
+		}
+	}
+	ns.mu.RUnlock()
+	out := make([]string, 0, len(seen))
+	for id := range seen {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// localCount returns how many local sockets the target has.
+func (ns *namespace) localCount(kind byte, name string) int {
+	ns.mu.RLock()
+	defer ns.mu.RUnlock()
+	switch kind {
+	case topicNamespace:
+		return len(ns.sockets)
+	case topicRoom:
+		return len(ns.rooms[name])
+	case topicUser:
+		return len(ns.users[name])
+	}
+	return 0
+}

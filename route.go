@@ -1,0 +1,175 @@
+package realtime
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// Route is the declarative form of one namespace, the Go form of loly's
+// defineWssRoute: who may connect, what happens on connect and disconnect,
+// and each event with its handler and settings. Register it with Mux.Route;
+// the mux checks it, with every other route, before it serves a socket.
+type Route struct {
+	// Namespace is the namespace the route serves, like "/chat" (default "/").
+	Namespace string
+	// Auth, when set, replaces the mux-level auth hook for this namespace
+	// (see middleware.Auth).
+	Auth AuthFunc
+	// Guard, when set, must allow every event of the route, connects
+	// included (see middleware.Guard).
+	Guard GuardFunc
+	// OnConnect runs when a socket has joined the namespace, after the
+	// middleware (Auth included) accepted it. Returning an error refuses the
+	// socket.
+	OnConnect Handler
+	// OnDisconnect runs when a socket leaves; Ctx.DisconnectReason says why.
+	OnDisconnect Handler
+	// Events maps each event name to its definition. Names are
+	// case-sensitive, 1 to 128 bytes, and may not start with "__loly:" or "$".
+	Events map[string]Event
+}
+
+// Event defines one client event: its handler and the per-event settings that
+// the generic middleware stages read through Ctx.Endpoint.
+type Event struct {
+	// Handler runs the event. Required.
+	Handler Handler
+	// Schema, when set, validates the data before the handler runs (see
+	// middleware.Validate and Bind).
+	Schema Schema
+	// Guard, when set, must allow the event (see middleware.Guard).
+	Guard GuardFunc
+	// RateLimit, when set, is this event's own limit per socket (see
+	// middleware.RateLimit).
+	RateLimit *Rate
+	// Public lets sockets without a user send the event even where the
+	// Auth stage requires one.
+	Public bool
+}
+
+// Rate is a token bucket: EventsPerSecond refill, up to Burst at once.
+type Rate struct {
+	EventsPerSecond float64
+	// Burst is the bucket size (default: EventsPerSecond rounded up, at
+	// least 1).
+	Burst int
+}
+
+// User is who a socket acts as, bound once at connect by the Auth stage.
+// ID is what ToUser and presence use; Info is the application's own value.
+type User struct {
+	ID   string
+	Info any
+}
+
+// AuthFunc authenticates a connecting socket from its handshake (Ctx.Request
+// for headers, cookies, query and address). It returns the user, nil for an
+// anonymous socket, or an error to refuse the connection (UNAUTHORIZED unless
+// it is an *Error with another code).
+type AuthFunc func(c *Ctx) (*User, error)
+
+// GuardFunc allows or denies an event. A false result is FORBIDDEN; an error
+// is reported as it is.
+type GuardFunc func(c *Ctx) (bool, error)
+
+// routeError collects the problems of route definitions.
+type routeProblems struct {
+	list []string
+}
+
+func (p *routeProblems) add(where, format string, args ...any) {
+	p.list = append(p.list, where+": "+fmt.Sprintf(format, args...))
+}
+
+func (p *routeProblems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	return errors.New("realtime: invalid routes:\n  - " + strings.Join(p.list, "\n  - "))
+}
+
+// checkEventName returns what is wrong with an event name, or "".
+func checkEventName(name string) string {
+	switch {
+	case name == "":
+		return "event name is empty"
+	case len(name) > MaxEventNameBytes:
+		return fmt.Sprintf("event name is %d bytes; the limit is %d", len(name), MaxEventNameBytes)
+	case strings.HasPrefix(name, ReservedPrefix):
+		return fmt.Sprintf("event name %q uses the reserved prefix %q; rename it", name, ReservedPrefix)
+	case strings.HasPrefix(name, "$"):
+		return fmt.Sprintf("event name %q starts with \"$\", which is reserved for lifecycle events; use Route.OnConnect or OnDisconnect, or rename it", name)
+	}
+	return ""
+}
+
+// checkNamespace returns what is wrong with a namespace name, or "".
+func checkNamespace(ns string) string {
+	if !strings.HasPrefix(ns, "/") {
+		return fmt.Sprintf("namespace %q must start with \"/\"", ns)
+	}
+	if strings.ContainsAny(ns, "?#") || strings.Contains(ns, "//") {
+		return fmt.Sprintf("namespace %q is not a clean URL path", ns)
+	}
+	return ""
+}
+
+func isNilValue(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
+		return rv.IsNil()
+	}
+	return false
+}
+
+// checkEvent returns the problems of one event definition.
+func checkEvent(name string, e Event) []string {
+	var out []string
+	if msg := checkEventName(name); msg != "" {
+		out = append(out, msg)
+	}
+	if e.Handler == nil {
+		out = append(out, "Handler is nil; every event needs a handler")
+	}
+	if e.Schema != nil && isNilValue(e.Schema) {
+		out = append(out, "Schema is a nil "+reflect.TypeOf(e.Schema).String()+"; give a schema such as realtime.JSON[T]() or leave Schema unset")
+	}
+	if e.RateLimit != nil {
+		if !(e.RateLimit.EventsPerSecond > 0) {
+			out = append(out, fmt.Sprintf("RateLimit.EventsPerSecond is %v; it must be positive", e.RateLimit.EventsPerSecond))
+		}
+		if e.RateLimit.Burst < 0 {
+			out = append(out, fmt.Sprintf("RateLimit.Burst is %d; it must be positive or zero (zero means EventsPerSecond rounded up)", e.RateLimit.Burst))
+		}
+	}
+	return out
+}
+
+// checkRoute returns the problems of a whole route definition, each prefixed
+// with where it is.
+func checkRoute(r *Route, p *routeProblems) {
+	where := "route " + r.Namespace
+	if msg := checkNamespace(r.Namespace); msg != "" {
+		p.add(where, "%s", msg)
+	}
+	if len(r.Events) == 0 {
+		p.add(where, "Events is empty; a route needs at least one event")
+	}
+	names := make([]string, 0, len(r.Events))
+	for name := range r.Events {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for _, msg := range checkEvent(name, r.Events[name]) {
+			p.add(fmt.Sprintf("%s event %q", where, name), "%s", msg)
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package realtime
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/invopop/validation"
+)
+
+// Schema turns an event's raw JSON data into a typed, validated value. It is
+// the adapter between the router and a validation library: JSON (below)
+// covers github.com/invopop/validation and plain structs; other validators
+// implement Parse themselves.
+//
+// Parse returns the value the handler will receive, or an error. An *Error is
+// sent as it is; any other error becomes BAD_PAYLOAD, with the error text as
+// its message. Implementations must be safe for concurrent use.
+type Schema interface {
+	Parse(data json.RawMessage) (any, error)
+}
+
+// SchemaOption configures JSON.
+type SchemaOption func(*schemaOptions)
+
+type schemaOptions struct {
+	disallowUnknown bool
+}
+
+// DisallowUnknownFields makes JSON refuse data with object keys that T does
+// not declare. By default they are ignored.
+func DisallowUnknownFields() SchemaOption {
+	return func(o *schemaOptions) { o.disallowUnknown = true }
+}
+
+// JSON returns a Schema that decodes the data into a T and, when T (or *T)
+// has a Validate() error method, such as one written with
+// github.com/invopop/validation, runs it. Validation errors become
+// BAD_PAYLOAD with details mapping each field (by its json name) to its
+// message, nested fields as nested objects.
+//
+// Missing data decodes as JSON null, so a struct's Validate sees its zero
+// value and Required rules report the missing fields.
+func JSON[T any](opts ...SchemaOption) Schema {
+	var o schemaOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return jsonSchema[T]{opts: o}
+}
+
+type jsonSchema[T any] struct {
+	opts schemaOptions
+}
+
+type validatable interface{ Validate() error }
+
+func (s jsonSchema[T]) Parse(data json.RawMessage) (any, error) {
+	var v T
+	if len(data) > 0 {
+		if err := decodeJSON(data, &v, s.opts.disallowUnknown); err != nil {
+			return nil, err
+		}
+	}
+	var verr error
+	if val, ok := any(v).(validatable); ok {
+		verr = val.Validate()
+	} else if val, ok := any(&v).(validatable); ok {
+		verr = val.Validate()
+	}
+	if verr != nil {
+		return nil, PayloadError(verr)
+	}
+	return v, nil
+}
+
+// decodeJSON decodes data into v and reports failures as BAD_PAYLOAD with a
+// field-level detail where encoding/json names the field.
+func decodeJSON(data []byte, v any, disallowUnknown bool) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if disallowUnknown {
+		dec.DisallowUnknownFields()
+	}
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("unexpected data after the JSON value")
+	}
+	if err == nil {
+		return nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		field := typeErr.Field
+		if field == "" {
+			return &Error{Code: CodeBadPayload, Message: fmt.Sprintf("data must be %s", jsonKind(typeErr.Type.Kind().String())), Cause: err}
+		}
+		return &Error{Code: CodeBadPayload, Message: "invalid payload", Cause: err,
+			Details: map[string]any{field: "must be " + jsonKind(typeErr.Type.Kind().String())}}
+	}
+	return &Error{Code: CodeBadPayload, Message: "invalid payload: " + err.Error(), Cause: err}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "an integer"
+	case "float32", "float64":
+		return "a number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	}
+	return "of type " + goKind
+}
+
+// PayloadError turns a validation error into a BAD_PAYLOAD *Error. Errors from
+// github.com/invopop/validation become details mapping each field to its
+// message (nested objects for nested fields); an *Error is returned as it is;
+// any other error becomes the message.
+func PayloadError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var fields validation.Errors
+	if errors.As(err, &fields) {
+		return &Error{Code: CodeBadPayload, Message: "invalid payload", Details: validationDetails(fields), Cause: err}
+	}
+	return &Error{Code: CodeBadPayload, Message: "invalid payload: " + err.Error(), Cause: err}
+}
+
+func validationDetails(fields validation.Errors) map[string]any {
+	out := make(map[string]any, len(fields))
+	for k, err := range fields {
+		var nested validation.Errors
+		if errors.As(err, &nested) {
+			out[k] = validationDetails(nested)
+		} else {
+			out[k] = err.Error()
+		}
+	}
+	return out
+}
+
+// Typed adapts a handler that takes its data as a T. The value comes from the
+// Validate stage when it ran the event's schema; otherwise Typed runs the
+// event's schema itself (or JSON[T] when the event has none), so a handler
+// never sees unvalidated data even without the Validate stage.
+func Typed[T any](fn func(c *Ctx, data T) error) Handler {
+	fallback := JSON[T]()
+	return func(c *Ctx) error {
+		if v, ok := c.value.(T); ok && c.valueSet {
+			return fn(c, v)
+		}
+		schema := fallback
+		if c.endpoint != nil && c.endpoint.Schema != nil {
+			schema = c.endpoint.Schema
+		}
+		v, err := schema.Parse(c.Data())
+		if err != nil {
+			return PayloadError(err)
+		}
+		t, ok := v.(T)
+		if !ok {
+			return &Error{Code: CodeInternal, Message: ErrInternal.Message,
+				Cause: fmt.Errorf("realtime: event %q: schema gives %T, handler takes %T", c.event, v, *new(T))}
+		}
+		c.value, c.valueSet = t, true
+		return fn(c, t)
+	}
+}

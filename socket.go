@@ -1,0 +1,99 @@
+package realtime
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// Socket is one client's membership in one namespace. With the native
+// protocol a connection carries exactly one socket. A Socket is safe for
+// concurrent use; it stays valid after it closes, but emits to it are then
+// dropped.
+type Socket struct {
+	id     string
+	ns     *namespace
+	conn   *conn
+	req    *http.Request
+	ctx    context.Context
+	cancel context.CancelFunc
+	user   atomic.Pointer[User]
+	// member is guarded by ns.mu: the socket is listed in its namespace.
+	member bool
+
+	mu    sync.Mutex
+	rooms map[string]struct{}
+}
+
+// ID returns the socket's id, unique across the cluster.
+func (s *Socket) ID() string { return s.id }
+
+// Namespace returns the socket's namespace, like "/chat".
+func (s *Socket) Namespace() string { return s.ns.name }
+
+// User returns the user bound at connect, or nil for an anonymous socket.
+func (s *Socket) User() *User { return s.user.Load() }
+
+// Request returns the handshake request. Treat it as read-only.
+func (s *Socket) Request() *http.Request { return s.req }
+
+// RemoteIP returns the client address used for the per-address limit.
+func (s *Socket) RemoteIP() string { return s.conn.ip }
+
+// Context returns a context that is cancelled when the socket closes.
+func (s *Socket) Context() context.Context { return s.ctx }
+
+// Rooms returns the rooms the socket is in, sorted.
+func (s *Socket) Rooms() []string {
+	s.mu.Lock()
+	out := make([]string, 0, len(s.rooms))
+	for r := range s.rooms {
+		out = append(out, r)
+	}
+	s.mu.Unlock()
+	sort.Strings(out)
+	return out
+}
+
+// InRoom reports whether the socket is in the room.
+func (s *Socket) InRoom(room string) bool {
+	s.mu.Lock()
+	_, ok := s.rooms[room]
+	s.mu.Unlock()
+	return ok
+}
+
+// Join adds the socket to a room, in the cluster too: once Join returns,
+// emits to the room from any instance reach the socket.
+func (s *Socket) Join(room string) error { return s.ns.join(s, room) }
+
+// Leave removes the socket from a room.
+func (s *Socket) Leave(room string) error { return s.ns.leave(s, room) }
+
+// Emit queues an event for this socket only. It never waits for the client.
+func (s *Socket) Emit(event string, data any) error {
+	payload, err := encodeData(data)
+	if err != nil {
+		return err
+	}
+	s.conn.send(appendEvent(nil, event, payload))
+	return nil
+}
+
+// Close closes the socket with a WebSocket close code, after what is already
+// queued for it has been written.
+func (s *Socket) Close(code uint16, reason string) {
+	s.conn.closeAfterDrain(code, reason)
+}
+
+func (s *Socket) sendConnected() {
+	b := make([]byte, 0, 96)
+	b = append(b, `{"event":"`+EventConnected+`","data":{"socketId":`...)
+	b = appendJSONString(b, s.id)
+	b = append(b, `,"namespace":`...)
+	b = appendJSONString(b, s.ns.name)
+	b = append(b, "}}"...)
+	s.conn.send(b)
+}
