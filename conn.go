@@ -173,8 +173,7 @@ func (c *conn) finish(ctx *Ctx, err error) {
 func (c *conn) run(ctx *Ctx, h Handler) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.srv.cfg.Logger.Error("realtime: panic in handler", "namespace", c.ns.name,
-				"socketId", c.sock.id, "event", ctx.event, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			ctx.Logger().Error("realtime: panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			err = &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("panic: %v", p)}
 		}
 	}()

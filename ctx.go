@@ -54,20 +54,27 @@ type Ctx struct {
 	valueSet  bool
 	decodeErr *Error
 	reason    error
-	log       *slog.Logger
+	logBase   slog.Handler
+	// log is built once per pooled Ctx around eventLogHandler{c}.
+	log *slog.Logger
 }
 
-var ctxPool = sync.Pool{New: func() any { return new(Ctx) }}
+var ctxPool = sync.Pool{New: func() any {
+	c := new(Ctx)
+	c.log = slog.New(eventLogHandler{c})
+	return c
+}}
 
 func acquireCtx(s *Socket, kind Kind, event string) *Ctx {
 	c := ctxPool.Get().(*Ctx)
 	c.socket, c.kind, c.event = s, kind, event
-	c.log = s.ns.srv.cfg.Logger
+	c.logBase = s.ns.srv.cfg.Logger.Handler()
 	return c
 }
 
 func releaseCtx(c *Ctx) {
-	*c = Ctx{}
+	log := c.log
+	*c = Ctx{log: log}
 	ctxPool.Put(c)
 }
 
@@ -161,13 +168,14 @@ func (c *Ctx) RequestID() string { return c.requestID }
 // SetRequestID sets the id of this event.
 func (c *Ctx) SetRequestID(id string) { c.requestID = id }
 
-// Logger returns the logger for this event: the mux's, or the one a
-// middleware set with SetLogger (the Logger stage adds the event's
-// attributes).
+// Logger returns the logger for this event. Every record it writes carries
+// the event's attributes (see LogAttrs), added only when a record is
+// actually written. It writes to the mux's Config.Logger, or to the logger a
+// middleware set with SetLogger. Do not keep it past the handler.
 func (c *Ctx) Logger() *slog.Logger { return c.log }
 
-// SetLogger replaces the logger for the rest of this event.
-func (c *Ctx) SetLogger(l *slog.Logger) { c.log = l }
+// SetLogger sends this event's log records to l (the Logger stage calls it).
+func (c *Ctx) SetLogger(l *slog.Logger) { c.logBase = l.Handler() }
 
 // DisconnectReason returns why the socket left, during the disconnect event.
 func (c *Ctx) DisconnectReason() error { return c.reason }
@@ -256,8 +264,7 @@ func DefaultErrorHandler(c *Ctx, err error) {
 	}
 	e.RequestID = c.requestID
 	if e.Code == CodeInternal && e.Cause != nil {
-		c.Logger().Error("realtime: internal error", "namespace", c.Namespace(), "socketId", c.SocketID(),
-			"event", c.event, "requestId", c.requestID, "error", e.Cause.Error())
+		c.Logger().Error("realtime: internal error", "error", e.Cause.Error())
 	}
 	body, merr := json.Marshal(e)
 	if merr != nil {

@@ -21,8 +21,8 @@ type topic struct {
 	name string
 }
 
-func namespaceTopic(ns string) string   { return "ns:" + ns }
-func roomTopic(ns, room string) string  { return "room:" + ns + ":" + room }
+func namespaceTopic(ns string) string    { return "ns:" + ns }
+func roomTopic(ns, room string) string   { return "room:" + ns + ":" + room }
 func userTopic(ns, userID string) string { return "user:" + ns + ":" + userID }
 
 var errSocketGone = errors.New("realtime: socket has left its namespace")

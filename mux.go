@@ -56,7 +56,11 @@ type server struct {
 	started   atomic.Bool
 	closing   atomic.Bool
 
-	upgrader *gws.Upgrader
+	// upgrader answers clients that offer the loly.v1 subprotocol with it;
+	// plainUpgrader serves every other client (gws would refuse a list it
+	// cannot match, and the protocol says to answer with plain v1 instead).
+	upgrader      *gws.Upgrader
+	plainUpgrader *gws.Upgrader
 	store    store.Store
 	ownStore bool
 	broker   broadcast.Broker
@@ -345,10 +349,12 @@ func (s *server) start(ctx context.Context) error {
 		ReadMaxPayloadSize:  s.cfg.MaxPayloadBytes,
 		WriteMaxPayloadSize: 64 << 20,
 		HandshakeTimeout:    s.cfg.HandshakeTimeout,
-		SubProtocols:        []string{Subprotocol},
 		NewSession:          func() gws.SessionStorage { return new(conn) },
 	}
+	plain := *opt
+	opt.SubProtocols = []string{Subprotocol}
 	s.upgrader = gws.NewUpgrader(s, opt)
+	s.plainUpgrader = gws.NewUpgrader(s, &plain)
 	s.started.Store(true)
 	return nil
 }
@@ -381,7 +387,11 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "realtime: too many connections from this address", http.StatusTooManyRequests)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r)
+	up := s.plainUpgrader
+	if offersSubprotocol(r) {
+		up = s.upgrader
+	}
+	ws, err := up.Upgrade(w, r)
 	if err != nil {
 		s.releaseIP(ip)
 		return
@@ -394,6 +404,17 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.ReadLoop()
+}
+
+func offersSubprotocol(r *http.Request) bool {
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(h, ",") {
+			if strings.TrimSpace(p) == Subprotocol {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // namespaceOf maps a request path to a namespace name.

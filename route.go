@@ -45,9 +45,6 @@ type Event struct {
 	// RateLimit, when set, is this event's own limit per socket (see
 	// middleware.RateLimit).
 	RateLimit *Rate
-	// Public lets sockets without a user send the event even where the
-	// Auth stage requires one.
-	Public bool
 }
 
 // Rate is a token bucket: EventsPerSecond refill, up to Burst at once.

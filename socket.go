@@ -23,8 +23,30 @@ type Socket struct {
 	// member is guarded by ns.mu: the socket is listed in its namespace.
 	member bool
 
-	mu    sync.Mutex
-	rooms map[string]struct{}
+	mu     sync.Mutex
+	rooms  map[string]struct{}
+	locals map[any]any
+}
+
+// Local returns the value stored under key with SetLocal, or nil. Middleware
+// keeps per-socket state here (rate limiter buckets, for example), so that
+// it is freed with the socket.
+func (s *Socket) Local(key any) any {
+	s.mu.Lock()
+	v := s.locals[key]
+	s.mu.Unlock()
+	return v
+}
+
+// SetLocal stores a value on the socket for as long as it lives. Use an
+// unexported key type, as with context.WithValue.
+func (s *Socket) SetLocal(key, value any) {
+	s.mu.Lock()
+	if s.locals == nil {
+		s.locals = make(map[any]any)
+	}
+	s.locals[key] = value
+	s.mu.Unlock()
 }
 
 // ID returns the socket's id, unique across the cluster.
