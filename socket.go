@@ -67,6 +67,10 @@ func (s *Socket) RemoteIP() string { return s.conn.ip }
 // Context returns a context that is cancelled when the socket closes.
 func (s *Socket) Context() context.Context { return s.ctx }
 
+// Limits returns the limits of the socket's mux (Config.Limits, with
+// defaults filled in), for middleware that applies them.
+func (s *Socket) Limits() Limits { return s.ns.srv.cfg.Limits }
+
 // Rooms returns the rooms the socket is in, sorted.
 func (s *Socket) Rooms() []string {
 	s.mu.Lock()

@@ -1,0 +1,86 @@
+package middleware
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/lolyjs/realtime"
+)
+
+// LoggerOpts configures LoggerWithOpts.
+type LoggerOpts struct {
+	// Logger receives the lines (default slog.Default()).
+	Logger *slog.Logger
+	// Level is the level of a successful event (default slog.LevelInfo).
+	// Connects and disconnects are logged at Info or Level, whichever is
+	// higher; refused events at Warn; internal errors at Error.
+	Level slog.Level
+}
+
+// Logger logs one line per event to l with log/slog: namespace, socketId,
+// event, requestId, userId when known, the duration and the outcome ("ok" or
+// the error code). Connects and disconnects get a line too, the disconnect
+// with its reason. Handlers' own lines through Ctx.Logger go to l with the
+// same attributes. Nothing is formatted for a level that l does not enable.
+func Logger(l *slog.Logger) func(realtime.Handler) realtime.Handler {
+	return LoggerWithOpts(LoggerOpts{Logger: l})
+}
+
+// LoggerWithOpts is Logger with options.
+func LoggerWithOpts(opts LoggerOpts) func(realtime.Handler) realtime.Handler {
+	l := opts.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	okLevel := opts.Level
+	lifeLevel := max(okLevel, slog.LevelInfo)
+	return func(next realtime.Handler) realtime.Handler {
+		return func(c *realtime.Ctx) error {
+			c.SetLogger(l)
+			start := time.Now()
+			err := next(c)
+			level := okLevel
+			if c.Kind() != realtime.KindEvent {
+				level = lifeLevel
+			}
+			outcome := "ok"
+			var cause error
+			if err != nil {
+				e := realtime.ErrorOf(err)
+				outcome = e.Code
+				level = slog.LevelWarn
+				if e.Code == realtime.CodeInternal {
+					level = slog.LevelError
+					cause = e.Cause
+				}
+			}
+			ctx := context.Background()
+			if !l.Enabled(ctx, level) {
+				return err
+			}
+			attrs := make([]slog.Attr, 0, 4)
+			attrs = append(attrs, slog.Duration("duration", time.Since(start)), slog.String("outcome", outcome))
+			if cause != nil {
+				attrs = append(attrs, slog.String("error", cause.Error()))
+			}
+			msg := "event"
+			switch c.Kind() {
+			case realtime.KindConnect:
+				msg = "connect"
+			case realtime.KindDisconnect:
+				msg = "disconnect"
+				attrs = append(attrs, slog.String("reason", disconnectReason(c.DisconnectReason())))
+			}
+			c.Logger().LogAttrs(ctx, level, msg, attrs...)
+			return err
+		}
+	}
+}
+
+func disconnectReason(err error) string {
+	if err == nil {
+		return "closed"
+	}
+	return err.Error()
+}
