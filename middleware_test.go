@@ -197,8 +197,8 @@ func TestMiddlewareConnectRefusals(t *testing.T) {
 	})
 	mux.With(middleware.RequireUser).On("mine", func(c *realtime.Ctx) error { return c.Ack(c.UserID()) })
 	mux.Handle("join", realtime.Event{
-		Schema: realtime.JSON[joinReq](),
-		Guard:  func(c *realtime.Ctx) (bool, error) { v, _ := c.Value(); return v.(joinReq).Room != "staff", nil },
+		Schema:  realtime.JSON[joinReq](),
+		Guard:   func(c *realtime.Ctx) (bool, error) { v, _ := c.Value(); return v.(joinReq).Room != "staff", nil },
 		Handler: realtime.Typed(func(c *realtime.Ctx, j joinReq) error { return c.Join(j.Room) }),
 	})
 	srv := realtimetest.NewServer(t, mux)

@@ -61,10 +61,10 @@ type server struct {
 	// cannot match, and the protocol says to answer with plain v1 instead).
 	upgrader      *gws.Upgrader
 	plainUpgrader *gws.Upgrader
-	store    store.Store
-	ownStore bool
-	broker   broadcast.Broker
-	id       string
+	store         store.Store
+	ownStore      bool
+	broker        broadcast.Broker
+	id            string
 
 	ipMu  sync.Mutex
 	perIP map[string]int
