@@ -68,8 +68,12 @@ func decodeEnvelope(b []byte) (envelope, *Error) {
 	if err != nil && !errors.As(err, &typeErr) {
 		return env, badMessage("envelope is not valid JSON")
 	}
-	// encoding/json fills the fields it can despite a type error, so the ack
-	// id survives a wrongly typed event and the error can still be acked.
+	// encoding/json fills the fields it can despite a type error, so the
+	// event survives a bad id and the ack id a wrongly typed event: the error
+	// can still be attributed and acked.
+	if w.Event != nil && len(*w.Event) <= MaxEventNameBytes {
+		env.event = *w.Event
+	}
 	if len(w.ID) > 0 && string(w.ID) != "null" {
 		id, perr := strconv.ParseInt(string(w.ID), 10, 64)
 		if perr != nil || id <= 0 {
@@ -83,12 +87,10 @@ func decodeEnvelope(b []byte) (envelope, *Error) {
 	if w.Event == nil {
 		return env, badMessage("event is required")
 	}
-	env.event = *w.Event
 	switch {
-	case env.event == "":
+	case *w.Event == "":
 		return env, badMessage("event is required")
-	case len(env.event) > MaxEventNameBytes:
-		env.event = ""
+	case len(*w.Event) > MaxEventNameBytes:
 		return env, badMessage("event name is longer than 128 bytes")
 	case reservedName(env.event):
 		return env, badMessage("event name " + strconv.Quote(env.event) + " is reserved for the server")

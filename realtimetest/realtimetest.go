@@ -77,6 +77,10 @@ type Message struct {
 	Error *realtime.Error `json:"error,omitempty"`
 	// Raw is the envelope as received.
 	Raw []byte `json:"-"`
+	// Seq is the envelope's position among everything the client received,
+	// events and acks alike, counting from 1: it tells which of two
+	// envelopes arrived first.
+	Seq int64 `json:"-"`
 }
 
 // Decode decodes the message's data into v.
@@ -112,6 +116,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	cond     *sync.Cond
+	seq      int64
 	inbox    []Message
 	acks     map[int64]Message
 	closed   bool
@@ -378,6 +383,8 @@ func (c *Client) OnMessage(_ *gws.Conn, msg *gws.Message) {
 			m = Message{Event: "__invalid"}
 		}
 		m.Raw = []byte(line)
+		c.seq++
+		m.Seq = c.seq
 		if m.Event == "" && m.Ack > 0 {
 			c.acks[m.Ack] = m
 		} else {

@@ -1,0 +1,113 @@
+package realtime_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/realtimetest"
+)
+
+// quiet is a Config whose logger discards, so that tests of panics and
+// failures do not flood the output.
+func quiet(cfg realtime.Config) realtime.Config {
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	return cfg
+}
+
+// dial connects a test client to a namespace and closes it with the test.
+func dial(t *testing.T, srv *realtimetest.Server, ns string) *realtimetest.Client {
+	t.Helper()
+	return realtimetest.MustDial(t, srv.URL(ns), nil)
+}
+
+// dialAs connects a test client whose handshake carries X-User, which
+// bindUser turns into the socket's user.
+func dialAs(t *testing.T, srv *realtimetest.Server, ns, user string) *realtimetest.Client {
+	t.Helper()
+	return realtimetest.MustDial(t, srv.URL(ns), &realtimetest.Options{Header: http.Header{"X-User": {user}}})
+}
+
+// bindUser is a tiny auth stage: on connect it binds the user named by the
+// X-User header, if any.
+func bindUser(next realtime.Handler) realtime.Handler {
+	return func(c *realtime.Ctx) error {
+		if c.Kind() == realtime.KindConnect {
+			if id := c.Request().Header.Get("X-User"); id != "" {
+				if err := c.SetUser(&realtime.User{ID: id}); err != nil {
+					return err
+				}
+			}
+		}
+		return next(c)
+	}
+}
+
+// waitError waits for the client's next __loly:error.
+func waitError(t *testing.T, cl *realtimetest.Client) *realtime.Error {
+	t.Helper()
+	e, err := cl.WaitError(ctxT(t))
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", realtime.EventError, err)
+	}
+	return e
+}
+
+// sync round-trips an echo request: once its ack is back, everything the
+// server queued for the client before it has been received too (one
+// socket's envelopes arrive in the order they were queued).
+func syncEcho(t *testing.T, cl *realtimetest.Client) {
+	t.Helper()
+	got, err := cl.Request(ctxT(t), "echo", "sync")
+	if err != nil || string(got) != `"sync"` {
+		t.Fatalf("echo after the tested input: %s, %v", got, err)
+	}
+}
+
+// trail records, in order, what server-side code saw.
+type trail struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (r *trail) add(s string) {
+	r.mu.Lock()
+	r.list = append(r.list, s)
+	r.mu.Unlock()
+}
+
+func (r *trail) get() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.list...)
+}
+
+// eventually polls cond until it holds or a few seconds pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// receive waits for a value on ch for a few seconds.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+func bg() context.Context { return context.Background() }
