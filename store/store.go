@@ -31,16 +31,24 @@ var ErrWrongType = errors.New("store: operation against a key holding the wrong 
 //
 // A ttl of zero means the key does not expire. Methods take a context for
 // cancellation and deadlines; a backend that is down returns an error
-// promptly rather than blocking past the context.
+// promptly rather than blocking past the context, and a call made with a
+// context that is already done fails with an error matching ctx.Err() under
+// errors.Is.
+//
+// Values are copied: a caller may reuse a slice it passed in and may modify
+// a slice it got back. The storetest package checks all of this.
 type Store interface {
 	// Get returns the value stored at key, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)
-	// Set stores value at key, replacing what was there, with an optional ttl.
+	// Set stores value at key with an optional ttl, replacing whatever the
+	// key held, of any kind, along with its ttl.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// Delete removes the keys; missing keys are not an error.
 	Delete(ctx context.Context, keys ...string) error
 	// Incr adds delta (which may be negative) to the integer at key, creating
-	// it at zero first, and returns the new value.
+	// it at zero first, and returns the new value. The key keeps its ttl. A
+	// value that is not a canonical base-10 int64, or a result that would
+	// overflow, is an error and leaves the value unchanged.
 	Incr(ctx context.Context, key string, delta int64) (int64, error)
 	// Expire sets a ttl on an existing key (zero removes the ttl). It reports
 	// whether the key existed.
@@ -48,7 +56,8 @@ type Store interface {
 
 	// ListPush appends values to the list at key and, when maxLen > 0, trims
 	// the list to its last maxLen elements, in one atomic step. It returns the
-	// list's length after the trim.
+	// list's length after the trim. With no values it only trims, and does
+	// not create a missing list.
 	ListPush(ctx context.Context, key string, maxLen int, values ...[]byte) (int, error)
 	// ListRange returns the elements from start to stop inclusive; negative
 	// indexes count from the end (-1 is the last element), as in Redis LRANGE.
