@@ -34,6 +34,7 @@ const (
 	DefaultWriteTimeout        = 10 * time.Second
 	DefaultHandshakeTimeout    = 10 * time.Second
 	DefaultMaxRoomsPerSocket   = 100
+	DefaultPresenceTTL         = 30 * time.Second
 	defaultCoalescedFrameBytes = 64 << 10
 )
 
@@ -83,6 +84,10 @@ type Config struct {
 	// Broker carries emits between instances. Nil means one instance: emits
 	// reach only local sockets. In cluster mode it is required.
 	Broker broadcast.Broker
+	// PresenceTTL bounds how long the users of an instance that died without
+	// a goodbye stay listed by the others (default 30s). Each instance
+	// refreshes its own entry every third of it.
+	PresenceTTL time.Duration
 	// InstanceID names this instance in the cluster (default: a random id).
 	InstanceID string
 
@@ -160,6 +165,9 @@ func (c Config) withDefaults() Config {
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
+	if c.PresenceTTL == 0 {
+		c.PresenceTTL = DefaultPresenceTTL
+	}
 	if c.Scale.Mode == "" {
 		c.Scale.Mode = ModeSingle
 	}
@@ -193,6 +201,9 @@ func (c Config) Validate() error {
 	}
 	if c.SendQueueLen < 0 {
 		bad("SendQueueLen is %d; it must be positive (default 1024)", c.SendQueueLen)
+	}
+	if c.PresenceTTL < 0 || (c.PresenceTTL > 0 && c.PresenceTTL < 30*time.Millisecond) {
+		bad("PresenceTTL is %v; it must be at least 30ms (default 30s)", c.PresenceTTL)
 	}
 	if c.WriteTimeout < 0 || c.HandshakeTimeout < 0 {
 		bad("WriteTimeout and HandshakeTimeout must be positive")

@@ -41,6 +41,28 @@ func (s *server) subscribe(ctx context.Context, name string, t topic) error {
 	return nil
 }
 
+// retrySubscriptions retries the subscriptions that failed (Redis was down
+// when a socket needed them), for topics local sockets still need.
+func (s *server) retrySubscriptions(ctx context.Context) {
+	s.subMu.Lock()
+	pending := s.pending
+	s.pending = nil
+	s.subMu.Unlock()
+	for name, t := range pending {
+		if t.kind != topicNamespace && t.ns.localCount(t.kind, t.name) == 0 {
+			continue
+		}
+		if err := s.subscribe(ctx, name, t); err != nil {
+			s.subMu.Lock()
+			if s.pending == nil {
+				s.pending = make(map[string]topic)
+			}
+			s.pending[name] = t
+			s.subMu.Unlock()
+		}
+	}
+}
+
 // interest makes sure the broker delivers a room's or user's topic here
 // while a local socket needs it.
 func (s *server) interest(ctx context.Context, name string, t topic) error {
@@ -48,6 +70,12 @@ func (s *server) interest(ctx context.Context, name string, t topic) error {
 		return nil
 	}
 	if err := s.subscribe(ctx, name, t); err != nil {
+		s.subMu.Lock()
+		if s.pending == nil {
+			s.pending = make(map[string]topic)
+		}
+		s.pending[name] = t
+		s.subMu.Unlock()
 		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: subscribe %s: %w", name, err)}
 	}
 	return nil
@@ -193,6 +221,13 @@ func (t Target) Emit(event string, data any) error {
 func (t Target) Users(ctx context.Context) ([]string, error) {
 	if t.ns == nil {
 		return nil, errors.New("realtime: Users on a zero Target")
+	}
+	if p := t.ns.srv.presence; p != nil {
+		users, err := p.users(ctx, t.ns.name, t.kind, t.name)
+		if err != nil {
+			return nil, &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: read presence: %w", err)}
+		}
+		return users, nil
 	}
 	return t.ns.localUsers(t.kind, t.name), nil
 }

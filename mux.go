@@ -75,6 +75,11 @@ type server struct {
 
 	subMu  sync.Mutex
 	topics map[string]topic
+	// pending holds subscriptions that failed, retried every presence
+	// period until they succeed or no local socket needs them.
+	pending map[string]topic
+
+	presence *presence
 }
 
 // New returns a root Mux with the configuration. The configuration is checked
@@ -344,6 +349,10 @@ func (s *server) start(ctx context.Context) error {
 				return fmt.Errorf("realtime: subscribe namespace %s: %w", name, err)
 			}
 		}
+		s.presence = newPresence(s)
+		if err := s.presence.start(ctx); err != nil {
+			return fmt.Errorf("realtime: register presence: %w", err)
+		}
 	}
 	opt := &gws.ServerOption{
 		ReadMaxPayloadSize:  s.cfg.MaxPayloadBytes,
@@ -531,6 +540,9 @@ func (m *Mux) Shutdown(ctx context.Context) error {
 		}
 	}
 	if s.started.Load() {
+		if s.presence != nil {
+			s.presence.close()
+		}
 		if s.broker != nil {
 			s.subMu.Lock()
 			names := make([]string, 0, len(s.topics))

@@ -28,6 +28,9 @@ type namespace struct {
 	sockets map[*Socket]struct{}
 	rooms   map[string]map[*Socket]struct{}
 	users   map[string]map[*Socket]struct{}
+	// roomUsers counts each user's local sockets per room, so presence
+	// changes only when a user's first socket joins or last one leaves.
+	roomUsers map[string]map[string]int
 }
 
 func (s *server) namespace(name string, base *Mux) *namespace {
@@ -39,6 +42,8 @@ func (s *server) namespace(name string, base *Mux) *namespace {
 		sockets: make(map[*Socket]struct{}),
 		rooms:   make(map[string]map[*Socket]struct{}),
 		users:   make(map[string]map[*Socket]struct{}),
+
+		roomUsers: make(map[string]map[string]int),
 	}
 	s.namespaces[name] = ns
 	s.order = append(s.order, name)
@@ -88,21 +93,70 @@ func (ns *namespace) accept(h Handler) Handler {
 }
 
 func (ns *namespace) add(sock *Socket) {
+	u := sock.User()
+	first := false
 	ns.mu.Lock()
 	ns.sockets[sock] = struct{}{}
-	if u := sock.User(); u != nil {
+	if u != nil {
 		set := ns.users[u.ID]
 		if set == nil {
 			set = make(map[*Socket]struct{})
 			ns.users[u.ID] = set
+			first = true
 		}
 		set[sock] = struct{}{}
 	}
 	sock.member = true
 	ns.mu.Unlock()
-	if u := sock.User(); u != nil {
-		ns.srv.interest(sock.Context(), userTopic(ns.name, u.ID), topic{ns: ns, kind: topicUser, name: u.ID})
+	if u == nil {
+		return
 	}
+	// A failed subscription is retried by the cluster loop; the socket is
+	// served locally meanwhile.
+	_ = ns.srv.interest(sock.Context(), userTopic(ns.name, u.ID), topic{ns: ns, kind: topicUser, name: u.ID})
+	if first && ns.srv.presence != nil {
+		ns.srv.presence.add(presenceNS(ns.srv.id, ns.name), u.ID)
+	}
+}
+
+// presenceSnapshot returns this namespace's presence keys and their users,
+// from the local tables.
+func (ns *namespace) presenceSnapshot() map[string][]string {
+	id := ns.srv.id
+	out := make(map[string][]string)
+	ns.mu.RLock()
+	defer ns.mu.RUnlock()
+	for uid := range ns.users {
+		out[presenceNS(id, ns.name)] = append(out[presenceNS(id, ns.name)], uid)
+	}
+	for room, users := range ns.roomUsers {
+		key := presenceRoom(id, ns.name, room)
+		for uid := range users {
+			out[key] = append(out[key], uid)
+		}
+	}
+	return out
+}
+
+// countRoomUser adds delta to a user's local socket count in a room and
+// reports whether the user appeared (0 to 1) or disappeared (1 to 0). Call
+// with ns.mu held.
+func (ns *namespace) countRoomUser(room, uid string, delta int) bool {
+	users := ns.roomUsers[room]
+	if users == nil {
+		users = make(map[string]int)
+		ns.roomUsers[room] = users
+	}
+	n := users[uid] + delta
+	if n <= 0 {
+		delete(users, uid)
+		if len(users) == 0 {
+			delete(ns.roomUsers, room)
+		}
+		return true
+	}
+	users[uid] = n
+	return n == 1 && delta > 0
 }
 
 // remove takes a socket out of the namespace, its rooms and its user, and
@@ -115,7 +169,8 @@ func (ns *namespace) remove(sock *Socket) {
 	}
 	sock.member = false
 	delete(ns.sockets, sock)
-	var emptied []string
+	var emptied, gone []string
+	u := sock.User()
 	sock.mu.Lock()
 	rooms := sock.rooms
 	sock.rooms = nil
@@ -128,19 +183,28 @@ func (ns *namespace) remove(sock *Socket) {
 				emptied = append(emptied, roomTopic(ns.name, room))
 			}
 		}
+		if u != nil && ns.countRoomUser(room, u.ID, -1) {
+			gone = append(gone, presenceRoom(ns.srv.id, ns.name, room))
+		}
 	}
-	if u := sock.User(); u != nil {
+	if u != nil {
 		if set := ns.users[u.ID]; set != nil {
 			delete(set, sock)
 			if len(set) == 0 {
 				delete(ns.users, u.ID)
 				emptied = append(emptied, userTopic(ns.name, u.ID))
+				gone = append(gone, presenceNS(ns.srv.id, ns.name))
 			}
 		}
 	}
 	ns.mu.Unlock()
 	for _, t := range emptied {
 		ns.srv.disinterest(t)
+	}
+	if p := ns.srv.presence; p != nil {
+		for _, key := range gone {
+			p.remove(key, u.ID)
+		}
 	}
 }
 
@@ -176,7 +240,12 @@ func (ns *namespace) join(sock *Socket, room string) error {
 		ns.rooms[room] = set
 	}
 	set[sock] = struct{}{}
+	u := sock.User()
+	appeared := u != nil && ns.countRoomUser(room, u.ID, +1)
 	ns.mu.Unlock()
+	if appeared && ns.srv.presence != nil {
+		ns.srv.presence.add(presenceRoom(ns.srv.id, ns.name, room), u.ID)
+	}
 	return ns.srv.interest(sock.Context(), roomTopic(ns.name, room), topic{ns: ns, kind: topicRoom, name: room})
 }
 
@@ -187,7 +256,8 @@ func (ns *namespace) leave(sock *Socket, room string) error {
 	_, ok := sock.rooms[room]
 	delete(sock.rooms, room)
 	sock.mu.Unlock()
-	empty := false
+	empty, gone := false, false
+	u := sock.User()
 	if ok {
 		if set := ns.rooms[room]; set != nil {
 			delete(set, sock)
@@ -196,10 +266,14 @@ func (ns *namespace) leave(sock *Socket, room string) error {
 				empty = true
 			}
 		}
+		gone = u != nil && ns.countRoomUser(room, u.ID, -1)
 	}
 	ns.mu.Unlock()
 	if empty {
 		ns.srv.disinterest(roomTopic(ns.name, room))
+	}
+	if gone && ns.srv.presence != nil {
+		ns.srv.presence.remove(presenceRoom(ns.srv.id, ns.name, room), u.ID)
 	}
 	return nil
 }
