@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -111,3 +112,5 @@ func receive[T any](t *testing.T, ch <-chan T, what string) T {
 }
 
 func bg() context.Context { return context.Background() }
+
+func errorsAs(err error, target any) bool { return err != nil && errors.As(err, target) }

@@ -1,0 +1,201 @@
+package realtime_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/realtimetest"
+)
+
+type roomMsg struct {
+	Room string `json:"room"`
+	To   string `json:"to"`
+	Text string `json:"text"`
+}
+
+// roomsMux serves the room and emit actions as events; every emit is
+// followed, on the client side, by a "mark" to everybody, so that a socket
+// that got the mark and not the message was not a target (one sender's
+// emits reach one socket in order).
+func roomsMux(cfg realtime.Config) *realtime.Mux {
+	mux := realtime.New(quiet(cfg))
+	mux.Use(bindUser)
+	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(json.RawMessage(c.Data())) })
+	mux.On("join", realtime.Typed(func(c *realtime.Ctx, room string) error { return c.Join(room) }))
+	mux.On("leave", realtime.Typed(func(c *realtime.Ctx, room string) error { return c.Leave(room) }))
+	mux.On("rooms", func(c *realtime.Ctx) error { return c.Ack(c.Socket().Rooms()) })
+	mux.On("toRoom", realtime.Typed(func(c *realtime.Ctx, m roomMsg) error {
+		return c.ToRoom(m.Room).Emit("msg", m.Text)
+	}))
+	mux.On("toRoomExceptMe", realtime.Typed(func(c *realtime.Ctx, m roomMsg) error {
+		return c.ToRoom(m.Room).Except(c.SocketID()).Emit("msg", m.Text)
+	}))
+	mux.On("toUser", realtime.Typed(func(c *realtime.Ctx, m roomMsg) error {
+		return c.ToUser(m.To).Emit("msg", m.Text)
+	}))
+	mux.On("broadcast", realtime.Typed(func(c *realtime.Ctx, text string) error { return c.Broadcast("msg", text) }))
+	mux.On("emit", realtime.Typed(func(c *realtime.Ctx, text string) error { return c.Emit("msg", text) }))
+	mux.On("mark", func(c *realtime.Ctx) error { return c.Emit("mark", nil) })
+	mux.On("users", realtime.Typed(func(c *realtime.Ctx, room string) error {
+		t := c.In()
+		if room != "" {
+			t = c.ToRoom(room)
+		}
+		users, err := t.Users(c.Context())
+		if err != nil {
+			return err
+		}
+		return c.Ack(users)
+	}))
+	mux.On("setUser", func(c *realtime.Ctx) error {
+		err := c.SetUser(&realtime.User{ID: "spoofed"})
+		if err == nil {
+			return c.Ack("allowed")
+		}
+		return c.Ack(err.Error())
+	})
+	mux.On("whoami", func(c *realtime.Ctx) error { return c.Ack(c.UserID()) })
+	return mux
+}
+
+func mustRequest(t *testing.T, cl *realtimetest.Client, event string, data any) json.RawMessage {
+	t.Helper()
+	got, err := cl.Request(ctxT(t), event, data)
+	if err != nil {
+		t.Fatalf("%s: %v", event, err)
+	}
+	return got
+}
+
+// delivery sends one emitting request from `from`, then a mark to everybody,
+// and returns for each client the texts of the msg events it got before the
+// mark.
+func delivery(t *testing.T, from *realtimetest.Client, event string, data any, all ...*realtimetest.Client) []string {
+	t.Helper()
+	mustRequest(t, from, event, data)
+	mustRequest(t, from, "mark", nil)
+	out := make([]string, len(all))
+	for i, cl := range all {
+		if _, err := cl.Wait(ctxT(t), "mark"); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		var texts []string
+		for _, m := range cl.Events() {
+			if m.Event != "msg" {
+				t.Fatalf("client %d: unexpected %s", i, m.Raw)
+			}
+			var s string
+			_ = m.Decode(&s)
+			texts = append(texts, s)
+		}
+		out[i] = strings.Join(texts, ",")
+	}
+	return out
+}
+
+func TestRoomsAndTargets(t *testing.T) {
+	srv := realtimetest.NewServer(t, roomsMux(realtime.Config{}))
+	a1 := dialAs(t, srv, "/", "u1")
+	a2 := dialAs(t, srv, "/", "u1")
+	b := dialAs(t, srv, "/", "u2")
+	anon := dial(t, srv, "/")
+	all := []*realtimetest.Client{a1, a2, b, anon}
+
+	mustRequest(t, a1, "join", "r")
+	mustRequest(t, b, "join", "r")
+	mustRequest(t, b, "join", "r") // joining twice is harmless
+	if got := string(mustRequest(t, b, "rooms", nil)); got != `["r"]` {
+		t.Fatalf("rooms of b: %s", got)
+	}
+
+	tests := []struct {
+		name  string
+		from  *realtimetest.Client
+		event string
+		data  any
+		want  []string // per client: a1, a2, b, anon
+	}{
+		{"room reaches members only", a2, "toRoom", roomMsg{Room: "r", Text: "t1"}, []string{"t1", "", "t1", ""}},
+		{"room emit from a member includes it", a1, "toRoom", roomMsg{Room: "r", Text: "t2"}, []string{"t2", "", "t2", ""}},
+		{"Except leaves the sender out", a1, "toRoomExceptMe", roomMsg{Room: "r", Text: "t3"}, []string{"", "", "t3", ""}},
+		{"empty room reaches nobody", b, "toRoom", roomMsg{Room: "other", Text: "t4"}, []string{"", "", "", ""}},
+		{"Broadcast excludes the sender", b, "broadcast", "t5", []string{"t5", "t5", "", "t5"}},
+		{"Emit includes the sender", anon, "emit", "t6", []string{"t6", "t6", "t6", "t6"}},
+		{"ToUser reaches every socket of the user", b, "toUser", roomMsg{To: "u1", Text: "t7"}, []string{"t7", "t7", "", ""}},
+		{"ToUser of the sender's own user", a1, "toUser", roomMsg{To: "u1", Text: "t8"}, []string{"t8", "t8", "", ""}},
+		{"ToUser of nobody", a1, "toUser", roomMsg{To: "ghost", Text: "t9"}, []string{"", "", "", ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := delivery(t, tt.from, tt.event, tt.data, all...)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("received %q, want %q (a1, a2, b, anon)", got, tt.want)
+			}
+		})
+	}
+
+	t.Run("Users", func(t *testing.T) {
+		if got := string(mustRequest(t, anon, "users", "")); got != `["u1","u2"]` {
+			t.Fatalf("namespace users %s", got)
+		}
+		if got := string(mustRequest(t, anon, "users", "r")); got != `["u1","u2"]` {
+			t.Fatalf("room users %s", got)
+		}
+		mustRequest(t, b, "leave", "r")
+		if got := string(mustRequest(t, anon, "users", "r")); got != `["u1"]` {
+			t.Fatalf("room users after b left %s", got)
+		}
+	})
+	t.Run("Leave stops delivery", func(t *testing.T) {
+		got := delivery(t, a2, "toRoom", roomMsg{Room: "r", Text: "t10"}, all...)
+		if want := []string{"t10", "", "", ""}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("received %q, want %q", got, want)
+		}
+	})
+	t.Run("a closed socket leaves its rooms and user", func(t *testing.T) {
+		a1.Close()
+		eventually(t, "u1's first socket to leave", func() bool {
+			return string(mustRequest(t, anon, "users", "r")) == `[]`
+		})
+		got := delivery(t, b, "toUser", roomMsg{To: "u1", Text: "t11"}, a2, b, anon)
+		if want := []string{"t11", "", ""}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("received %q, want %q", got, want)
+		}
+	})
+}
+
+func TestSetUserOnlyAtConnect(t *testing.T) {
+	srv := realtimetest.NewServer(t, roomsMux(realtime.Config{}))
+	cl := dialAs(t, srv, "/", "u1")
+	got := string(mustRequest(t, cl, "setUser", nil))
+	if !strings.Contains(got, "connect") {
+		t.Fatalf("SetUser in an event: %s, want an error about the connect event", got)
+	}
+	if who := string(mustRequest(t, cl, "whoami", nil)); who != `"u1"` {
+		t.Fatalf("user after SetUser attempt: %s", who)
+	}
+}
+
+func TestMaxRoomsPerSocket(t *testing.T) {
+	srv := realtimetest.NewServer(t, roomsMux(realtime.Config{Limits: realtime.Limits{MaxRoomsPerSocket: 2}}))
+	cl := dial(t, srv, "/")
+	mustRequest(t, cl, "join", "r1")
+	mustRequest(t, cl, "join", "r2")
+	mustRequest(t, cl, "join", "r1") // already in: not a third room
+	_, err := cl.Request(ctxT(t), "join", "r3")
+	var e *realtime.Error
+	if !errorsAs(err, &e) || e.Code != realtime.CodeForbidden {
+		t.Fatalf("third room: %v, want FORBIDDEN", err)
+	}
+	if got := string(mustRequest(t, cl, "rooms", nil)); got != `["r1","r2"]` {
+		t.Fatalf("rooms: %s", got)
+	}
+	mustRequest(t, cl, "leave", "r1")
+	mustRequest(t, cl, "join", "r3")
+	if got := string(mustRequest(t, cl, "rooms", nil)); got != `["r2","r3"]` {
+		t.Fatalf("rooms after leave and join: %s", got)
+	}
+}
