@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kinds of topic: a whole namespace, a room, or a user.
@@ -64,11 +65,15 @@ func (s *server) retrySubscriptions(ctx context.Context) {
 }
 
 // interest makes sure the broker delivers a room's or user's topic here
-// while a local socket needs it.
-func (s *server) interest(ctx context.Context, name string, t topic) error {
+// while a local socket needs it. A subscription that fails (Redis down) does
+// not undo the local join: it is logged and retried every presence period,
+// so local delivery goes on and cross-instance delivery catches up.
+func (s *server) interest(ctx context.Context, name string, t topic) {
 	if s.broker == nil {
-		return nil
+		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	if err := s.subscribe(ctx, name, t); err != nil {
 		s.subMu.Lock()
 		if s.pending == nil {
@@ -76,9 +81,8 @@ func (s *server) interest(ctx context.Context, name string, t topic) error {
 		}
 		s.pending[name] = t
 		s.subMu.Unlock()
-		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: subscribe %s: %w", name, err)}
+		s.cfg.Logger.Warn("realtime: subscribe failed; will retry", "topic", name, "error", err)
 	}
-	return nil
 }
 
 // disinterest drops a topic once no local socket needs it. It checks again

@@ -52,6 +52,7 @@ type server struct {
 	problems   routeProblems
 
 	startOnce sync.Once
+	stopOnce  sync.Once
 	startErr  error
 	started   atomic.Bool
 	closing   atomic.Bool
@@ -540,26 +541,32 @@ func (m *Mux) Shutdown(ctx context.Context) error {
 		}
 	}
 	if s.started.Load() {
-		if s.presence != nil {
-			s.presence.close()
-		}
-		if s.broker != nil {
-			s.subMu.Lock()
-			names := make([]string, 0, len(s.topics))
-			for name := range s.topics {
-				names = append(names, name)
-			}
-			s.topics = make(map[string]topic)
-			s.subMu.Unlock()
-			if len(names) > 0 {
-				uctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				_ = s.broker.Unsubscribe(uctx, names...)
-				cancel()
-			}
-		}
-		if s.ownStore {
-			_ = s.store.Close()
-		}
+		s.stopOnce.Do(s.stopBackends)
 	}
 	return err
+}
+
+// stopBackends stops what Start started: presence, the broker's
+// subscriptions, and the store when the mux made it.
+func (s *server) stopBackends() {
+	if s.presence != nil {
+		s.presence.close()
+	}
+	if s.broker != nil {
+		s.subMu.Lock()
+		names := make([]string, 0, len(s.topics))
+		for name := range s.topics {
+			names = append(names, name)
+		}
+		s.topics = make(map[string]topic)
+		s.subMu.Unlock()
+		if len(names) > 0 {
+			uctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = s.broker.Unsubscribe(uctx, names...)
+			cancel()
+		}
+	}
+	if s.ownStore {
+		_ = s.store.Close()
+	}
 }

@@ -111,9 +111,7 @@ func (ns *namespace) add(sock *Socket) {
 	if u == nil {
 		return
 	}
-	// A failed subscription is retried by the cluster loop; the socket is
-	// served locally meanwhile.
-	_ = ns.srv.interest(sock.Context(), userTopic(ns.name, u.ID), topic{ns: ns, kind: topicUser, name: u.ID})
+	ns.srv.interest(sock.Context(), userTopic(ns.name, u.ID), topic{ns: ns, kind: topicUser, name: u.ID})
 	if first && ns.srv.presence != nil {
 		ns.srv.presence.add(presenceNS(ns.srv.id, ns.name), u.ID)
 	}
@@ -246,7 +244,8 @@ func (ns *namespace) join(sock *Socket, room string) error {
 	if appeared && ns.srv.presence != nil {
 		ns.srv.presence.add(presenceRoom(ns.srv.id, ns.name, room), u.ID)
 	}
-	return ns.srv.interest(sock.Context(), roomTopic(ns.name, room), topic{ns: ns, kind: topicRoom, name: room})
+	ns.srv.interest(sock.Context(), roomTopic(ns.name, room), topic{ns: ns, kind: topicRoom, name: room})
+	return nil
 }
 
 // leave removes a socket from a room.

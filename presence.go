@@ -35,9 +35,12 @@ type presence struct {
 	id  string
 	ttl time.Duration
 
-	mu    sync.Mutex
-	dirty bool
-	keys  map[string]struct{} // own keys known to be registered
+	// writeMu orders writes: a resync and a socket's add or remove never
+	// interleave, so a resync cannot bring back a user who just left.
+	writeMu sync.Mutex
+	mu      sync.Mutex
+	dirty   bool
+	keys    map[string]struct{} // own keys known to be registered
 
 	stop chan struct{}
 	done chan struct{}
@@ -112,12 +115,20 @@ func (p *presence) beat(ctx context.Context) error {
 	p.dirty = false
 	p.mu.Unlock()
 	if resync {
+		p.writeMu.Lock()
+		defer p.writeMu.Unlock()
 		if err := p.resync(ctx); err != nil {
 			p.markDirty()
 			return err
 		}
 	}
 	return nil
+}
+
+func (p *presence) isDirty() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dirty
 }
 
 func (p *presence) markDirty() {
@@ -177,6 +188,11 @@ func (p *presence) write(ctx context.Context, key string, users ...string) error
 
 // add records that a user came online in a namespace or room here.
 func (p *presence) add(key, user string) {
+	if p.isDirty() {
+		return // the next heartbeat rewrites everything
+	}
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
 	ctx, cancel := p.opCtx()
 	defer cancel()
 	if err := p.write(ctx, key, user); err != nil {
@@ -187,6 +203,11 @@ func (p *presence) add(key, user string) {
 
 // remove records that a user has no socket left in a namespace or room here.
 func (p *presence) remove(key, user string) {
+	if p.isDirty() {
+		return
+	}
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
 	ctx, cancel := p.opCtx()
 	defer cancel()
 	if _, err := p.st.SetRemove(ctx, key, user); err != nil {
