@@ -223,7 +223,7 @@ func (c Config) Validate() error {
 			if c.Scale.RedisURL == "" {
 				bad("Scale.Mode is cluster but Scale.RedisURL is empty: set REDIS_URL (for example redis://127.0.0.1:6379/0) and pass it as Scale.RedisURL, or give Store and Broker directly")
 			} else {
-				bad("Scale.Mode is cluster with Scale.RedisURL set, but Store or Broker is nil: build them with cluster.Config (package github.com/lolyjs/realtime/cluster) or give them directly")
+				bad("Scale.Mode is cluster with Scale.RedisURL set, but Store or Broker is nil: build them with cluster.Redis (package github.com/lolyjs/realtime/cluster) and its Configure method, or give them directly")
 			}
 		}
 	default:
