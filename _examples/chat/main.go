@@ -34,6 +34,7 @@ import (
 	"github.com/invopop/validation"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/middleware"
 )
 
 //go:embed index.html
@@ -55,7 +56,16 @@ func run(addr string) error {
 	// The zero Config serves at /wss with loly's defaults, on one instance,
 	// with the state kept in memory.
 	mux := realtime.New(realtime.Config{})
-	mux.Use(guestAuth)
+	// The standard stages, configured once; each event states only its own
+	// settings on the route. Auth runs the route's Auth hook on connect.
+	mux.Use(
+		middleware.RequestID,
+		middleware.Logger(slog.Default()),
+		middleware.Recoverer,
+		middleware.AuthWithOpts(middleware.AuthOpts{Required: true}),
+		middleware.Validate,
+		middleware.RateLimit(middleware.RateLimitOpts{}),
+	)
 	mux.Route(chatRoute())
 	// Start checks the config and the routes now rather than on the first
 	// connection, so a mistake stops the program here.
@@ -108,32 +118,22 @@ func pageURL(a net.Addr) string {
 // namePattern is what a user name (and so a user id) may look like.
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,24}$`)
 
-// guestAuth gives each connecting socket a user: the name from the ?name=
-// query parameter, or a new guest-xxxx. Anyone may take any name, which is
-// fine for a demo; a real application checks a token or a session cookie
-// on the handshake (see middleware.Auth). Two tabs with the same name are
-// one user with two sockets, and a private message reaches both.
-//
-// It is a stage like any other: connects pass through the chain as events
-// of kind KindConnect, and SetUser is allowed only there, so nothing a
-// client sends later can change who it is.
-func guestAuth(next realtime.Handler) realtime.Handler {
-	return func(c *realtime.Ctx) error {
-		if c.Kind() == realtime.KindConnect {
-			name := c.Request().URL.Query().Get("name")
-			if name == "" {
-				name = fmt.Sprintf("guest-%04x", rand.IntN(1<<16))
-			} else if !namePattern.MatchString(name) {
-				// Refuses the socket: __loly:error, then close 4401.
-				return realtime.NewError(realtime.CodeUnauthorized,
-					"name must be 1 to 24 letters, digits, '-' or '_'", nil)
-			}
-			if err := c.SetUser(&realtime.User{ID: name, Info: name}); err != nil {
-				return err
-			}
-		}
-		return next(c)
+// guestUser is the route's Auth hook: it runs once per socket, on the
+// handshake, and names the user: the ?name= query parameter, or a new
+// guest-xxxx. Anyone may take any name, which is fine for a demo; a real
+// application checks a token or a session cookie here (see
+// middleware.Credential). Two tabs with the same name are one user with two
+// sockets, and a private message reaches both.
+func guestUser(c *realtime.Ctx) (*realtime.User, error) {
+	name := c.Request().URL.Query().Get("name")
+	if name == "" {
+		name = fmt.Sprintf("guest-%04x", rand.IntN(1<<16))
+	} else if !namePattern.MatchString(name) {
+		// Refuses the socket: __loly:error UNAUTHORIZED, then close 4401.
+		return nil, realtime.NewError(realtime.CodeUnauthorized,
+			"name must be 1 to 24 letters, digits, '-' or '_'", nil)
 	}
+	return &realtime.User{ID: name, Info: name}, nil
 }
 
 // chatRoute declares the /chat namespace: one entry per client event, each
@@ -141,6 +141,7 @@ func guestAuth(next realtime.Handler) realtime.Handler {
 func chatRoute() realtime.Route {
 	return realtime.Route{
 		Namespace:    "/chat",
+		Auth:         guestUser,
 		OnConnect:    welcome,
 		OnDisconnect: leaveAll,
 		Events: map[string]realtime.Event{
