@@ -120,7 +120,7 @@ func (s *server) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	c := connOf(ws)
 	c.touch()
-	if !c.sock.member {
+	if !c.sock.member || c.leaving() {
 		return
 	}
 	if msg.Opcode != gws.OpcodeText {
@@ -211,6 +211,16 @@ func (c *conn) send(b []byte) {
 	if start {
 		c.ws.Async(c.flush)
 	}
+}
+
+// leaving reports whether the socket is on its way out: refused at connect,
+// evicted as a slow consumer, or shut down. Its further events are not run:
+// nothing they sent would reach the client, and a refused socket must not
+// act while its close frame waits behind a full buffer.
+func (c *conn) leaving() bool {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.closing
 }
 
 // closeAfterDrain closes the socket with code once what is queued is written.

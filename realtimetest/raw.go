@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -98,4 +99,33 @@ func handshake(ctx context.Context, conn net.Conn, u *url.URL, header http.Heade
 		return errors.New("realtimetest: bad Sec-WebSocket-Accept in handshake response")
 	}
 	return conn.SetDeadline(time.Time{})
+}
+
+// WriteText writes payload to w as one masked WebSocket text frame, the way
+// a client must send it: the tool for a DialRaw connection to talk.
+func WriteText(w io.Writer, payload []byte) error {
+	head := make([]byte, 2, 14)
+	head[0] = 0x80 | 0x1 // FIN, text
+	switch n := len(payload); {
+	case n < 126:
+		head[1] = 0x80 | byte(n)
+	case n <= 0xFFFF:
+		head[1] = 0x80 | 126
+		head = append(head, byte(n>>8), byte(n))
+	default:
+		head[1] = 0x80 | 127
+		for i := 7; i >= 0; i-- {
+			head = append(head, byte(uint64(n)>>(8*i)))
+		}
+	}
+	var mask [4]byte
+	_, _ = rand.Read(mask[:])
+	head = append(head, mask[:]...)
+	frame := make([]byte, 0, len(head)+len(payload))
+	frame = append(frame, head...)
+	for i, b := range payload {
+		frame = append(frame, b^mask[i%4])
+	}
+	_, err := w.Write(frame)
+	return err
 }

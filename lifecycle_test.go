@@ -1,0 +1,257 @@
+package realtime_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/realtimetest"
+)
+
+// OnConnect runs once __loly:connected is queued, so whatever it sends
+// arrives after it.
+func TestConnectedComesBeforeOnConnectEmits(t *testing.T) {
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.OnConnect(func(c *realtime.Ctx) error { return c.Reply("welcome", c.SocketID()) })
+	srv := realtimetest.NewServer(t, mux)
+	cl := realtimetest.MustDial(t, srv.URL("/"), &realtimetest.Options{SkipConnected: true})
+	welcome, err := cl.Wait(ctxT(t), "welcome")
+	if err != nil {
+		t.Fatal(err)
+	}
+	connected, err := cl.Wait(ctxT(t), realtime.EventConnected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if connected.Seq != 1 || welcome.Seq != 2 {
+		t.Fatalf("connected arrived #%d, welcome #%d; want 1 and 2", connected.Seq, welcome.Seq)
+	}
+	var info struct{ SocketID, Namespace string }
+	_ = connected.Decode(&info)
+	var id string
+	_ = welcome.Decode(&id)
+	if info.SocketID == "" || info.SocketID != id || info.Namespace != "/" {
+		t.Fatalf("connected %s, welcome %s", connected.Raw, welcome.Raw)
+	}
+}
+
+// An error from OnConnect refuses the socket: one __loly:error, then the
+// close code of the error.
+func TestOnConnectErrorRefuses(t *testing.T) {
+	tests := []struct {
+		err     error
+		code    string
+		message string
+		close   uint16
+	}{
+		{realtime.ErrUnauthorized, realtime.CodeUnauthorized, realtime.ErrUnauthorized.Message, realtime.CloseUnauthorized},
+		{realtime.ErrForbidden, realtime.CodeForbidden, realtime.ErrForbidden.Message, realtime.CloseForbidden},
+		{realtime.NewError(realtime.CodeForbidden, "banned", nil), realtime.CodeForbidden, "banned", realtime.CloseForbidden},
+		{errors.New("db down at 10.0.0.7"), realtime.CodeInternal, "internal error", realtime.CloseInternal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code+" "+tt.message, func(t *testing.T) {
+			mux := realtime.New(quiet(realtime.Config{}))
+			mux.OnConnect(func(c *realtime.Ctx) error { return tt.err })
+			srv := realtimetest.NewServer(t, mux)
+			cl := realtimetest.MustDial(t, srv.URL("/"), nil)
+			code, err := cl.WaitClosed(ctxT(t))
+			if err != nil || code != tt.close {
+				t.Fatalf("close code %d (%v), want %d", code, err, tt.close)
+			}
+			evs := cl.Events()
+			if len(evs) != 1 || evs[0].Event != realtime.EventError {
+				t.Fatalf("want exactly one %s after connected, got %s", realtime.EventError, raws(evs))
+			}
+			e, _ := evs[0].ErrorData()
+			if e.Code != tt.code || e.Message != tt.message || e.Event != "" {
+				t.Fatalf("error %+v, want code %s message %q and no event", e, tt.code, tt.message)
+			}
+		})
+	}
+}
+
+// A middleware that refuses the connect (as an auth stage does) refuses it
+// before the socket joins: no __loly:connected, no OnConnect, no
+// OnDisconnect.
+func TestMiddlewareRefusesConnect(t *testing.T) {
+	var connects, disconnects atomic.Int32
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.Use(func(next realtime.Handler) realtime.Handler {
+		return func(c *realtime.Ctx) error {
+			if c.Kind() == realtime.KindConnect && c.Request().Header.Get("X-User") == "" {
+				return realtime.ErrUnauthorized
+			}
+			return next(c)
+		}
+	})
+	mux.OnConnect(func(c *realtime.Ctx) error { connects.Add(1); return nil })
+	mux.OnDisconnect(func(c *realtime.Ctx) error { disconnects.Add(1); return nil })
+	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(json.RawMessage(c.Data())) })
+	srv := realtimetest.NewServer(t, mux)
+
+	cl := realtimetest.MustDial(t, srv.URL("/"), &realtimetest.Options{SkipConnected: true})
+	code, err := cl.WaitClosed(ctxT(t))
+	if err != nil || code != realtime.CloseUnauthorized {
+		t.Fatalf("close %d (%v), want 4401", code, err)
+	}
+	evs := cl.Events()
+	if len(evs) != 1 || evs[0].Event != realtime.EventError {
+		t.Fatalf("want exactly one %s, got %s", realtime.EventError, raws(evs))
+	}
+	if e, _ := evs[0].ErrorData(); e.Code != realtime.CodeUnauthorized {
+		t.Fatalf("error %s", evs[0].Raw)
+	}
+	// An accepted socket, to be sure the counters would have moved.
+	ok := dialAs(t, srv, "/", "u1")
+	syncEcho(t, ok)
+	ok.Close()
+	eventually(t, "the accepted socket's disconnect", func() bool { return disconnects.Load() == 1 })
+	if connects.Load() != 1 {
+		t.Fatalf("OnConnect ran %d times, want once (for the accepted socket only)", connects.Load())
+	}
+}
+
+// A socket refused by OnConnect gets no event handled while its close is
+// pending, however long the close takes. The client here never reads, so
+// the refusal cannot be written out, and it sends events meanwhile.
+func TestRefusedSocketRunsNoEvents(t *testing.T) {
+	var handled atomic.Int32
+	mux := realtime.New(quiet(realtime.Config{WriteTimeout: 500 * time.Millisecond}))
+	mux.OnConnect(func(c *realtime.Ctx) error {
+		// Fill the socket's buffers so the close frame waits behind them.
+		for range 64 {
+			if err := c.Reply("fill", strings.Repeat("x", 32<<10)); err != nil {
+				return err
+			}
+		}
+		return realtime.ErrForbidden
+	})
+	mux.On("act", func(c *realtime.Ctx) error { handled.Add(1); return nil })
+	srv, served := smallBufferServer(t, mux)
+
+	raw, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	_ = raw.(*net.TCPConn).SetReadBuffer(4 << 10)
+	for range 5 {
+		if err := realtimetest.WriteText(raw, []byte(`{"event":"act"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The server reads frames in order: the close frame comes after the
+	// events, so once the connection is over they were all read.
+	_, _ = raw.Write([]byte{0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8})
+	receive(t, served, "the refused connection to end")
+	if n := handled.Load(); n != 0 {
+		t.Fatalf("a refused socket had %d events handled", n)
+	}
+}
+
+// smallBufferServer serves mux with a small kernel send buffer on every
+// accepted connection, so that a client that does not read blocks the
+// server's writes after a few kilobytes, and reports on served each time a
+// connection's ServeHTTP returns (its read loop is over).
+func smallBufferServer(t *testing.T, mux *realtime.Mux) (*realtimetest.Server, <-chan struct{}) {
+	t.Helper()
+	if err := mux.Start(bg()); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{}, 16)
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		served <- struct{}{}
+	}))
+	hs.Listener = smallBufferListener{hs.Listener}
+	hs.Start()
+	srv := &realtimetest.Server{Server: hs, Mux: mux}
+	t.Cleanup(srv.Close)
+	return srv, served
+}
+
+type smallBufferListener struct{ net.Listener }
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(8 << 10)
+	}
+	return c, err
+}
+
+// OnDisconnect runs when the client closes, with the reason, while the
+// socket is still in its rooms so it can tell them.
+func TestOnDisconnect(t *testing.T) {
+	reasons := make(chan error, 1)
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.OnConnect(func(c *realtime.Ctx) error { return c.Join("r") })
+	mux.OnDisconnect(func(c *realtime.Ctx) error {
+		if c.Kind() != realtime.KindDisconnect || c.Event() != realtime.EventDisconnect {
+			return errors.New("wrong kind")
+		}
+		if !reflect.DeepEqual(c.Socket().Rooms(), []string{"r"}) {
+			return errors.New("rooms already gone")
+		}
+		if err := c.ToRoom("r").Except(c.SocketID()).Emit("left", c.SocketID()); err != nil {
+			return err
+		}
+		reasons <- c.DisconnectReason()
+		return nil
+	})
+	srv := realtimetest.NewServer(t, mux)
+	leaver := dial(t, srv, "/")
+	stayer := dial(t, srv, "/")
+	leaver.Close()
+	reason := receive(t, reasons, "OnDisconnect")
+	var ce *gws.CloseError
+	if !errors.As(reason, &ce) || ce.Code != 1000 {
+		t.Fatalf("reason %v, want the client's close 1000", reason)
+	}
+	m, err := stayer.Wait(ctxT(t), "left")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Data) != `"`+leaver.SocketID+`"` {
+		t.Fatalf("left: %s", m.Raw)
+	}
+}
+
+// Connects and disconnects go through the middleware chain as events of
+// their own kind.
+func TestLifecycleThroughMiddleware(t *testing.T) {
+	var seen trail
+	done := make(chan struct{})
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.Use(func(next realtime.Handler) realtime.Handler {
+		return func(c *realtime.Ctx) error {
+			seen.add(c.Kind().String() + ":" + c.Event())
+			err := next(c)
+			if c.Kind() == realtime.KindDisconnect {
+				close(done)
+			}
+			return err
+		}
+	})
+	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(json.RawMessage(c.Data())) })
+	srv := realtimetest.NewServer(t, mux)
+	cl := dial(t, srv, "/")
+	syncEcho(t, cl)
+	cl.Close()
+	receive(t, done, "the disconnect through the middleware")
+	want := []string{"connect:$connect", "event:echo", "disconnect:$disconnect"}
+	if got := seen.get(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("middleware saw %q, want %q", got, want)
+	}
+}
