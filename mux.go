@@ -107,14 +107,13 @@ func (m *Mux) InstanceID() string { return m.srv.id }
 
 // Use appends middleware to the mux's stack. It panics if called after an
 // event, a lifecycle handler or a namespace was registered on this mux,
-// because those have already been composed with the stack as it was.
+// because those have already been composed with the stack as it was. On an
+// inline mux (from With or Group) it adds to that mux's events only, as in
+// chi: r.Group(func(r *Mux) { r.Use(mw); r.On(...) }).
 func (m *Mux) Use(middlewares ...func(Handler) Handler) {
 	m.mustNotBeStarted("Use")
 	if m.sealed {
 		panic("realtime: all middlewares must be defined before events on a mux")
-	}
-	if m.inline {
-		panic("realtime: Use on an inline mux; pass the middleware to With instead")
 	}
 	for _, mw := range middlewares {
 		if mw == nil {
@@ -140,7 +139,7 @@ func (m *Mux) With(middlewares ...func(Handler) Handler) *Mux {
 }
 
 // Group calls fn with an inline mux of m, so that a set of events can share
-// middleware added with the inline mux's With, and returns that mux.
+// middleware added with the inline mux's Use, and returns that mux.
 func (m *Mux) Group(fn func(r *Mux)) *Mux {
 	im := m.With()
 	if fn != nil {
