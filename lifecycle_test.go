@@ -145,7 +145,6 @@ func TestRefusedSocketRunsNoEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	_ = raw.(*net.TCPConn).SetReadBuffer(4 << 10)
 	for range 5 {
 		if err := realtimetest.WriteText(raw, []byte(`{"event":"act"}`)); err != nil {
 			t.Fatal(err)

@@ -1,0 +1,334 @@
+package realtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/realtimetest"
+)
+
+func TestOrigin(t *testing.T) {
+	tests := []struct {
+		name    string
+		allowed []string
+		origin  string // "same" is the server's own origin
+		ok      bool
+	}{
+		{"default: same host", nil, "same", true},
+		{"default: no Origin", nil, "", true},
+		{"default: other host", nil, "http://evil.example", false},
+		{"default: same host, other scheme is still the host", nil, "https://same", true},
+		{"list: listed", []string{"https://app.example", "http://other.example"}, "https://app.example", true},
+		{"list: listed with a trailing slash", []string{"https://app.example/"}, "https://app.example", true},
+		{"list: not listed", []string{"https://app.example"}, "https://evil.example", false},
+		{"list: own host is not implied", []string{"https://app.example"}, "same", false},
+		{"list: no Origin", []string{"https://app.example"}, "", true},
+		{"star", []string{"*"}, "http://anything.example", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var connects atomic.Int32
+			mux := realtime.New(quiet(realtime.Config{AllowedOrigins: tt.allowed}))
+			mux.OnConnect(func(c *realtime.Ctx) error { connects.Add(1); return nil })
+			srv := realtimetest.NewServer(t, mux)
+			host := strings.TrimPrefix(srv.Server.URL, "http://")
+			h := http.Header{}
+			switch {
+			case tt.origin == "same":
+				h.Set("Origin", "http://"+host)
+			case strings.HasSuffix(tt.origin, "://same"):
+				h.Set("Origin", strings.TrimSuffix(tt.origin, "same")+host)
+			case tt.origin != "":
+				h.Set("Origin", tt.origin)
+			}
+			cl, err := realtimetest.Dial(ctxT(t), srv.URL("/"), &realtimetest.Options{Header: h})
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				cl.Close()
+				return
+			}
+			if err == nil {
+				cl.Close()
+				t.Fatal("a disallowed origin was upgraded")
+			}
+			if !strings.Contains(err.Error(), "403") {
+				t.Fatalf("dial: %v, want HTTP 403", err)
+			}
+			if connects.Load() != 0 {
+				t.Fatal("a refused origin reached OnConnect")
+			}
+		})
+	}
+}
+
+func TestConnectionsPerIP(t *testing.T) {
+	var connects atomic.Int32
+	mux := realtime.New(quiet(realtime.Config{Limits: realtime.Limits{ConnectionsPerIP: 3}}))
+	mux.OnConnect(func(c *realtime.Ctx) error { connects.Add(1); return nil })
+	srv := realtimetest.NewServer(t, mux)
+	var open []*realtimetest.Client
+	for range 3 {
+		open = append(open, dial(t, srv, "/"))
+	}
+	_, err := realtimetest.Dial(ctxT(t), srv.URL("/"), nil)
+	if err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("4th connection: %v, want HTTP 429", err)
+	}
+	// Raw dials count the same.
+	if _, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("4th raw connection: %v, want HTTP 429", err)
+	}
+	if connects.Load() != 3 {
+		t.Fatalf("%d connects, want 3", connects.Load())
+	}
+	open[0].Close()
+	// The slot frees once the server has seen the close.
+	var again *realtimetest.Client
+	eventually(t, "a slot to free", func() bool {
+		cl, err := realtimetest.Dial(ctxT(t), srv.URL("/"), nil)
+		if err != nil {
+			if !strings.Contains(err.Error(), "429") {
+				t.Fatalf("dial: %v", err)
+			}
+			return false
+		}
+		again = cl
+		return true
+	})
+	defer again.Close()
+	if _, err := realtimetest.Dial(ctxT(t), srv.URL("/"), nil); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("over the limit again: %v, want HTTP 429", err)
+	}
+}
+
+type bigMsg struct {
+	Seq int    `json:"seq"`
+	Pad string `json:"pad"`
+}
+
+// A client that stops reading is evicted once its queue is full, and the
+// other members of its room keep getting every message.
+func TestSlowConsumerIsEvicted(t *testing.T) {
+	left := make(chan string, 4)
+	mux := realtime.New(quiet(realtime.Config{SendQueueLen: 64}))
+	mux.Use(bindUser)
+	mux.OnConnect(func(c *realtime.Ctx) error { return c.Join("r") })
+	mux.OnDisconnect(func(c *realtime.Ctx) error { left <- c.SocketID(); return nil })
+	srv, _ := smallBufferServer(t, mux)
+
+	slow, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), http.Header{"X-User": {"slow"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	member := dialAs(t, srv, "/", "member")
+	room := srv.Mux.In("/").ToRoom("r")
+	eventually(t, "both sockets in the room", func() bool {
+		users, _ := room.Users(bg())
+		return len(users) == 2
+	})
+
+	pad := strings.Repeat("p", 16<<10)
+	sent := 0
+	// Paced so that a client that reads keeps up with a queue of 64, while
+	// one that does not read fills it within a few dozen messages.
+	emit := func() {
+		if err := room.Emit("big", bigMsg{Seq: sent, Pad: pad}); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+		time.Sleep(time.Millisecond)
+	}
+	var evicted string
+	deadline := time.After(5 * time.Second)
+loop:
+	for {
+		select {
+		case evicted = <-left:
+			break loop
+		case <-deadline:
+			t.Fatalf("the slow consumer was not evicted after %d messages", sent)
+		default:
+		}
+		if sent < 1000 {
+			emit()
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if evicted == member.SocketID {
+		t.Fatal("the reading member was evicted instead of the slow one")
+	}
+	for range 20 {
+		emit()
+	}
+	for i := range sent {
+		m, err := member.Wait(ctxT(t), "big")
+		if err != nil {
+			t.Fatalf("member got %d of %d messages: %v", i, sent, err)
+		}
+		var b bigMsg
+		if err := m.Decode(&b); err != nil || b.Seq != i || len(b.Pad) != len(pad) {
+			t.Fatalf("message %d: seq %d, %d bytes of pad, %v", i, b.Seq, len(b.Pad), err)
+		}
+	}
+	if member.Closed() {
+		t.Fatal("the member was closed")
+	}
+	// The server closed the slow client's connection: draining it ends in
+	// EOF or a reset, not a timeout.
+	_ = slow.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.Copy(io.Discard, slow)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the slow client's connection is still open")
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	left := make(chan error, 4)
+	ids := make(chan string, 4)
+	mux := realtime.New(quiet(realtime.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond}))
+	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(json.RawMessage(c.Data())) })
+	mux.OnDisconnect(func(c *realtime.Ctx) error { ids <- c.SocketID(); left <- c.DisconnectReason(); return nil })
+	srv := realtimetest.NewServer(t, mux)
+
+	alive := dial(t, srv, "/") // answers pings
+	silent, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+
+	id := receive(t, ids, "the silent client's disconnect")
+	reason := <-left
+	if id == alive.SocketID {
+		t.Fatal("the client answering pings was closed")
+	}
+	if !errors.Is(reason, os.ErrDeadlineExceeded) {
+		t.Fatalf("disconnect reason %v, want the read deadline", reason)
+	}
+	// Well past PingInterval+PingTimeout, the answering client is still
+	// served.
+	time.Sleep(time.Second)
+	if alive.Closed() {
+		t.Fatalf("the client answering pings was closed: %d", alive.CloseCode())
+	}
+	syncEcho(t, alive)
+	select {
+	case id := <-ids:
+		t.Fatalf("socket %s disconnected, want only the silent one", id)
+	default:
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	const queued = 300
+	var disconnects atomic.Int32
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.OnDisconnect(func(c *realtime.Ctx) error { disconnects.Add(1); return nil })
+	srv := realtimetest.NewServer(t, mux)
+	clients := []*realtimetest.Client{dial(t, srv, "/"), dial(t, srv, "/"), dial(t, srv, "/")}
+
+	all := mux.In("/")
+	for i := range queued {
+		if err := all.Emit("n", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(bg(), 5*time.Second)
+	defer cancel()
+	if err := mux.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if n := disconnects.Load(); n != int32(len(clients)) {
+		t.Fatalf("OnDisconnect ran %d times before Shutdown returned, want %d", n, len(clients))
+	}
+	for i, cl := range clients {
+		code, err := cl.WaitClosed(ctxT(t))
+		if err != nil || code != realtime.CloseGoingAway {
+			t.Fatalf("client %d: close %d (%v), want 1001", i, code, err)
+		}
+		evs := cl.Events()
+		if len(evs) != queued {
+			t.Fatalf("client %d got %d of the %d queued messages before the close", i, len(evs), queued)
+		}
+		for j, m := range evs {
+			if string(m.Data) != itoa(int64(j)) {
+				t.Fatalf("client %d: message %d is %s", i, j, m.Raw)
+			}
+		}
+	}
+	_, err := realtimetest.Dial(ctxT(t), srv.URL("/"), nil)
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("dial after Shutdown: %v, want HTTP 503", err)
+	}
+}
+
+func chatMux(cfg realtime.Config) *realtime.Mux {
+	mux := realtime.New(quiet(cfg))
+	mux.Namespace("/chat", func(r *realtime.Mux) {
+		r.On("echo", func(c *realtime.Ctx) error { return c.Ack(c.Namespace()) })
+	})
+	return mux
+}
+
+func serve(t *testing.T, mux *realtime.Mux, h http.Handler) string {
+	t.Helper()
+	if err := mux.Start(bg()); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(h)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(bg(), 5*time.Second)
+		defer cancel()
+		_ = mux.Shutdown(ctx)
+		hs.Close()
+	})
+	return "ws" + strings.TrimPrefix(hs.URL, "http")
+}
+
+func TestMounting(t *testing.T) {
+	t.Run("chi", func(t *testing.T) {
+		mux := chatMux(realtime.Config{})
+		r := chi.NewRouter()
+		r.Get("/health", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+		r.Handle("/wss/*", mux)
+		base := serve(t, mux, r)
+		checkChat(t, base+"/wss/chat")
+	})
+	for _, path := range []string{"", "/"} {
+		t.Run("StripPrefix with Path "+`"`+path+`"`, func(t *testing.T) {
+			mux := chatMux(realtime.Config{Path: path})
+			m := http.NewServeMux()
+			m.Handle("/rt/", http.StripPrefix("/rt", mux))
+			base := serve(t, mux, m)
+			checkChat(t, base+"/rt/chat")
+		})
+	}
+}
+
+func checkChat(t *testing.T, url string) {
+	t.Helper()
+	cl := realtimetest.MustDial(t, url, nil)
+	if cl.Namespace != "/chat" {
+		t.Fatalf("namespace %q, want /chat", cl.Namespace)
+	}
+	got, err := cl.Request(ctxT(t), "echo", nil)
+	if err != nil || string(got) != `"/chat"` {
+		t.Fatalf("echo: %s, %v", got, err)
+	}
+}
