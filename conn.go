@@ -2,11 +2,11 @@ package realtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,14 +28,26 @@ type conn struct {
 	sock *Socket
 	idle time.Duration
 
-	qmu         sync.Mutex
+	// lastSeen is when the last frame (pongs included) arrived, in Unix
+	// nanoseconds; the heartbeat timer closes the socket when it is older
+	// than PingInterval + PingTimeout. lastPing is the timer's own.
+	lastSeen  atomic.Int64
+	lastPing  time.Time
+	heartbeat *time.Timer
+
+	qmu sync.Mutex
+	// holding keeps queued envelopes back while the connect event runs, so
+	// that a socket refused by its OnConnect never sees __loly:connected.
+	holding     bool
 	queue       [][]byte
 	spare       [][]byte
 	flushing    bool
 	closing     bool
 	closeCode   uint16
 	closeReason string
-	ping        *time.Timer
+	// closedBy is why the server closed the socket, when it did; it becomes
+	// the disconnect reason.
+	closedBy *CloseError
 }
 
 func (c *conn) init(s *server, ns *namespace, ws *gws.Conn, r *http.Request, ip string) {
@@ -52,37 +64,73 @@ func (c *conn) Delete(string)                   {}
 func (c *conn) Store(string, any)               {}
 func (c *conn) Range(func(string, any) bool)    {}
 func connOf(ws *gws.Conn) *conn                 { return ws.Session().(*conn) }
-func (c *conn) touch()                          { _ = c.ws.SetReadDeadline(time.Now().Add(c.idle)) }
-func (c *conn) schedulePing()                   { c.ping = time.AfterFunc(c.srv.cfg.PingInterval, c.sendPing) }
+func (c *conn) touch()                          { c.lastSeen.Store(time.Now().UnixNano()) }
 func (s *server) OnPong(ws *gws.Conn, _ []byte) { connOf(ws).touch() }
 func (s *server) OnPing(ws *gws.Conn, _ []byte) {
 	connOf(ws).touch()
 	_ = ws.WritePong(nil)
 }
 
-func (c *conn) sendPing() {
+// beat runs on the heartbeat timer: it closes a socket that has been silent
+// too long, pings when a ping is due, and sets the timer for whichever of
+// the two comes next.
+func (c *conn) beat() {
 	c.qmu.Lock()
 	closing := c.closing
 	c.qmu.Unlock()
 	if closing {
 		return
 	}
-	c.ws.Async(func() {
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-		_ = c.ws.WritePing(nil)
-	})
-	c.ping.Reset(c.srv.cfg.PingInterval)
+	now := time.Now()
+	silentUntil := time.Unix(0, c.lastSeen.Load()).Add(c.idle)
+	if !now.Before(silentUntil) {
+		c.abort(CloseGoingAway, "ping timeout")
+		return
+	}
+	interval := c.srv.cfg.PingInterval
+	if now.Sub(c.lastPing) >= interval {
+		c.lastPing = now
+		c.ws.Async(func() {
+			_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+			_ = c.ws.WritePing(nil)
+		})
+	}
+	next := c.lastPing.Add(interval)
+	if silentUntil.Before(next) {
+		next = silentUntil
+	}
+	c.heartbeat.Reset(next.Sub(now))
 }
 
 // OnOpen runs the connect event through the namespace's chain.
 func (s *server) OnOpen(ws *gws.Conn) {
 	c := connOf(ws)
 	c.touch()
-	c.schedulePing()
+	c.lastPing = time.Now()
+	c.heartbeat = time.AfterFunc(min(s.cfg.PingInterval, c.idle), c.beat)
+	c.qmu.Lock()
+	c.holding = true
+	c.qmu.Unlock()
 	ctx := acquireCtx(c.sock, KindConnect, EventConnect)
 	ctx.endpoint = &c.ns.connect.Event
 	err := c.run(ctx, c.ns.connect.chain)
+	c.qmu.Lock()
+	c.holding = false
 	if err != nil {
+		// Refused: what the connect event queued (__loly:connected, the
+		// handler's emits) is dropped; the client gets only the error.
+		c.queue = c.queue[:0]
+	}
+	start := len(c.queue) > 0 && !c.flushing && !c.closing
+	if start {
+		c.flushing = true
+	}
+	c.qmu.Unlock()
+	if start {
+		c.ws.Async(c.flush)
+	}
+	if err != nil {
+		c.ns.remove(c.sock)
 		e := ErrorOf(err)
 		s.cfg.ErrorHandler(ctx, e)
 		c.closeAfterDrain(closeCodeFor(e), e.Message)
@@ -96,9 +144,12 @@ func (s *server) OnClose(ws *gws.Conn, reason error) {
 	c.qmu.Lock()
 	c.closing = true
 	c.queue = nil
+	if c.closedBy != nil {
+		reason = c.closedBy
+	}
 	c.qmu.Unlock()
-	if c.ping != nil {
-		c.ping.Stop()
+	if c.heartbeat != nil {
+		c.heartbeat.Stop()
 	}
 	if c.sock.member {
 		ctx := acquireCtx(c.sock, KindDisconnect, EventDisconnect)
@@ -190,24 +241,39 @@ func (c *conn) send(b []byte) {
 		return
 	}
 	if len(c.queue) >= c.srv.cfg.SendQueueLen {
-		c.queue = nil
-		c.closing = true
-		c.closeCode, c.closeReason = CloseTryAgainLater, "slow consumer"
-		start := !c.flushing
-		c.flushing = true
 		c.qmu.Unlock()
-		// A write stuck on a full TCP buffer gives up within a second, so
-		// the socket is freed even if the close frame cannot be delivered.
-		_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
-		if start {
-			c.ws.Async(c.flush)
-		}
+		c.abort(CloseTryAgainLater, "slow consumer")
 		return
 	}
 	c.queue = append(c.queue, b)
+	start := !c.flushing && !c.holding
+	if start {
+		c.flushing = true
+	}
+	c.qmu.Unlock()
+	if start {
+		c.ws.Async(c.flush)
+	}
+}
+
+// abort closes a socket that cannot be served normally (its queue
+// overflowed, or it went silent): what is queued is dropped, and a write
+// stuck on a full TCP buffer gives up within a second, so the socket is
+// freed even when the close frame cannot be delivered.
+func (c *conn) abort(code uint16, reason string) {
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return
+	}
+	c.queue = nil
+	c.closing = true
+	c.closeCode, c.closeReason = code, reason
+	c.closedBy = &CloseError{Code: code, Reason: reason}
 	start := !c.flushing
 	c.flushing = true
 	c.qmu.Unlock()
+	_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
 	if start {
 		c.ws.Async(c.flush)
 	}
@@ -232,6 +298,7 @@ func (c *conn) closeAfterDrain(code uint16, reason string) {
 	}
 	c.closing = true
 	c.closeCode, c.closeReason = code, reason
+	c.closedBy = &CloseError{Code: code, Reason: reason}
 	start := !c.flushing
 	c.flushing = true
 	c.qmu.Unlock()
@@ -288,5 +355,3 @@ func (c *conn) flush() {
 		c.qmu.Unlock()
 	}
 }
-
-var errClosed = errors.New("realtime: socket closed")

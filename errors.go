@@ -109,7 +109,26 @@ func closeCodeFor(e *Error) uint16 {
 		return CloseForbidden
 	case CodeRateLimit:
 		return ClosePolicy
-	default:
+	case CodeInternal:
 		return CloseInternal
+	default:
+		// An application's own refusal (ROOM_FULL, say) is a refusal, not
+		// a server failure.
+		return CloseForbidden
 	}
+}
+
+// CloseError is the disconnect reason (Ctx.DisconnectReason) of a socket the
+// server closed: refused at connect, evicted as a slow consumer (1013),
+// silent past the ping timeout (1001, "ping timeout"), closed by
+// Socket.Close, or shut down (1001). Other reasons come from the transport:
+// the client's own close frame, or a dropped connection.
+type CloseError struct {
+	Code   uint16
+	Reason string
+}
+
+// Error returns "closed by the server with <code>: <reason>".
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("closed by the server with %d: %s", e.Code, e.Reason)
 }

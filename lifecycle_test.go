@@ -46,7 +46,8 @@ func TestConnectedComesBeforeOnConnectEmits(t *testing.T) {
 }
 
 // An error from OnConnect refuses the socket: one __loly:error, then the
-// close code of the error.
+// close code of the error; what the connect queued (__loly:connected) is
+// dropped.
 func TestOnConnectErrorRefuses(t *testing.T) {
 	tests := []struct {
 		err     error
@@ -57,6 +58,7 @@ func TestOnConnectErrorRefuses(t *testing.T) {
 		{realtime.ErrUnauthorized, realtime.CodeUnauthorized, realtime.ErrUnauthorized.Message, realtime.CloseUnauthorized},
 		{realtime.ErrForbidden, realtime.CodeForbidden, realtime.ErrForbidden.Message, realtime.CloseForbidden},
 		{realtime.NewError(realtime.CodeForbidden, "banned", nil), realtime.CodeForbidden, "banned", realtime.CloseForbidden},
+		{realtime.NewError("ROOM_FULL", "room is full", nil), "ROOM_FULL", "room is full", realtime.CloseForbidden},
 		{errors.New("db down at 10.0.0.7"), realtime.CodeInternal, "internal error", realtime.CloseInternal},
 	}
 	for _, tt := range tests {
@@ -64,14 +66,15 @@ func TestOnConnectErrorRefuses(t *testing.T) {
 			mux := realtime.New(quiet(realtime.Config{}))
 			mux.OnConnect(func(c *realtime.Ctx) error { return tt.err })
 			srv := realtimetest.NewServer(t, mux)
-			cl := realtimetest.MustDial(t, srv.URL("/"), nil)
+			cl := realtimetest.MustDial(t, srv.URL("/"), &realtimetest.Options{SkipConnected: true})
 			code, err := cl.WaitClosed(ctxT(t))
 			if err != nil || code != tt.close {
 				t.Fatalf("close code %d (%v), want %d", code, err, tt.close)
 			}
+			// A refused socket never sees __loly:connected.
 			evs := cl.Events()
 			if len(evs) != 1 || evs[0].Event != realtime.EventError {
-				t.Fatalf("want exactly one %s after connected, got %s", realtime.EventError, raws(evs))
+				t.Fatalf("want exactly one %s and nothing else, got %s", realtime.EventError, raws(evs))
 			}
 			e, _ := evs[0].ErrorData()
 			if e.Code != tt.code || e.Message != tt.message || e.Event != "" {

@@ -218,8 +218,9 @@ func TestHeartbeat(t *testing.T) {
 	if id == alive.SocketID {
 		t.Fatal("the client answering pings was closed")
 	}
-	if !errors.Is(reason, os.ErrDeadlineExceeded) {
-		t.Fatalf("disconnect reason %v, want the read deadline", reason)
+	var ce *realtime.CloseError
+	if !errors.As(reason, &ce) || ce.Code != realtime.CloseGoingAway || ce.Reason != "ping timeout" {
+		t.Fatalf("disconnect reason %v, want the ping timeout", reason)
 	}
 	// Well past PingInterval+PingTimeout, the answering client is still
 	// served.
