@@ -29,7 +29,9 @@ func echoMux() *realtime.Mux {
 	mux.On("say", func(c *realtime.Ctx) error { return c.Reply("said", json.RawMessage(c.Data())) })
 	mux.On("boom", func(c *realtime.Ctx) error { panic("secret internals") })
 	mux.On("fail", func(c *realtime.Ctx) error { return errors.New("db password wrong") })
-	mux.On("nope", func(c *realtime.Ctx) error { return c.Error("ROOM_NOT_FOUND", "no such room", map[string]string{"room": "x"}) })
+	mux.On("nope", func(c *realtime.Ctx) error {
+		return c.Error("ROOM_NOT_FOUND", "no such room", map[string]string{"room": "x"})
+	})
 	return mux
 }
 
