@@ -333,3 +333,43 @@ func checkChat(t *testing.T, url string) {
 		t.Fatalf("echo: %s, %v", got, err)
 	}
 }
+
+// Shutdown keeps to its deadline when a client does not read: its socket
+// is cut, its OnDisconnect still runs, and Shutdown reports the deadline.
+func TestShutdownDeadlineCutsStuckSockets(t *testing.T) {
+	var disconnects atomic.Int32
+	joined := make(chan struct{}, 1)
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.OnConnect(func(c *realtime.Ctx) error {
+		err := c.Join("r")
+		joined <- struct{}{}
+		return err
+	})
+	mux.OnDisconnect(func(c *realtime.Ctx) error { disconnects.Add(1); return nil })
+	srv, _ := smallBufferServer(t, mux)
+	stuck, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	receive(t, joined, "the socket to join")
+	pad := strings.Repeat("p", 32<<10)
+	for range 100 { // 3 MiB: far more than the socket buffers hold
+		if err := mux.In("/").ToRoom("r").Emit("big", pad); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(bg(), 300*time.Millisecond)
+	defer cancel()
+	err = mux.Shutdown(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want the deadline", err)
+	}
+	if disconnects.Load() != 1 {
+		t.Fatalf("OnDisconnect ran %d times, want once", disconnects.Load())
+	}
+	_ = stuck.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, stuck); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the stuck client's connection is still open")
+	}
+}
