@@ -324,7 +324,9 @@ func (c *conn) flush() {
 			c.closeCode = 0
 			c.qmu.Unlock()
 			if code != 0 {
-				_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+				// A close frame is small: a client that cannot take it
+				// within a second is not reading, and is cut.
+				_ = c.ws.SetWriteDeadline(time.Now().Add(time.Second))
 				_ = c.ws.WriteClose(code, []byte(reason))
 			}
 			return
