@@ -67,7 +67,7 @@ func benchDispatch(b *testing.B, stages int) {
 	b.Cleanup(func() { _ = mux.Shutdown(context.Background()) })
 	ns := mux.srv.namespaces["/"]
 	c := &conn{srv: mux.srv, ns: ns}
-	c.sock = &Socket{id: "bench", ns: ns, conn: c, ctx: context.Background()}
+	c.sock = &Socket{id: "bench", ns: ns, link: c, ctx: context.Background()}
 	line := []byte(`{"event":"chat:send","data":{"room":"lobby","text":"hello there"}}`)
 	b.ReportAllocs()
 	for b.Loop() {

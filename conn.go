@@ -2,9 +2,7 @@ package realtime
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,8 +52,44 @@ func (c *conn) init(s *server, ns *namespace, ws *gws.Conn, r *http.Request, ip 
 	c.srv, c.ns, c.ws, c.ip = s, ns, ws, ip
 	c.idle = s.cfg.PingInterval + s.cfg.PingTimeout
 	ctx, cancel := context.WithCancel(context.Background())
-	c.sock = &Socket{id: uuid.NewString(), ns: ns, conn: c, req: r, ctx: ctx, cancel: cancel}
+	c.sock = &Socket{id: uuid.NewString(), ns: ns, link: c, req: r, ctx: ctx, cancel: cancel}
 }
+
+// The native link: one socket, envelopes on the connection's send queue.
+
+func (c *conn) emit(_ *Socket, m *message) { c.send(m.nativeEnvelope()) }
+func (c *conn) remoteIP() string           { return c.ip }
+
+func (c *conn) ack(_ *Socket, id int64, data []byte, isErr bool) {
+	if isErr {
+		c.send(appendAckError(nil, id, data))
+	} else {
+		c.send(appendAck(nil, id, data))
+	}
+}
+
+func (c *conn) accept(s *Socket) {
+	b := make([]byte, 0, 96)
+	b = append(b, `{"event":"`+EventConnected+`","data":{"socketId":`...)
+	b = appendJSONString(b, s.id)
+	b = append(b, `,"namespace":`...)
+	b = appendJSONString(b, s.ns.name)
+	b = append(b, "}}"...)
+	c.send(b)
+}
+
+// refuse drops what the connect event queued (__loly:connected, the
+// handler's emits), so the client gets only the error, then closes.
+func (c *conn) refuse(ctx *Ctx, e *Error) {
+	c.qmu.Lock()
+	c.queue = c.queue[:0]
+	c.holding = false
+	c.qmu.Unlock()
+	c.srv.cfg.ErrorHandler(ctx, e)
+	c.closeAfterDrain(closeCodeFor(e), e.Message)
+}
+
+func (c *conn) close(_ *Socket, code uint16, reason string) { c.closeAfterDrain(code, reason) }
 
 // gws.SessionStorage, unused: the conn itself is what the callbacks need.
 func (c *conn) Len() int                        { return 0 }
@@ -102,7 +136,8 @@ func (c *conn) beat() {
 	c.heartbeat.Reset(next.Sub(now))
 }
 
-// OnOpen runs the connect event through the namespace's chain.
+// OnOpen runs the connect event through the namespace's chain. What the
+// connect queues is held back until it succeeds.
 func (s *server) OnOpen(ws *gws.Conn) {
 	c := connOf(ws)
 	c.touch()
@@ -111,16 +146,11 @@ func (s *server) OnOpen(ws *gws.Conn) {
 	c.qmu.Lock()
 	c.holding = true
 	c.qmu.Unlock()
-	ctx := acquireCtx(c.sock, KindConnect, EventConnect)
-	ctx.endpoint = &c.ns.connect.Event
-	err := c.run(ctx, c.ns.connect.chain)
+	if err := c.sock.connect(nil); err != nil {
+		return
+	}
 	c.qmu.Lock()
 	c.holding = false
-	if err != nil {
-		// Refused: what the connect event queued (__loly:connected, the
-		// handler's emits) is dropped; the client gets only the error.
-		c.queue = c.queue[:0]
-	}
 	start := len(c.queue) > 0 && !c.flushing && !c.closing
 	if start {
 		c.flushing = true
@@ -129,13 +159,6 @@ func (s *server) OnOpen(ws *gws.Conn) {
 	if start {
 		c.ws.Async(c.flush)
 	}
-	if err != nil {
-		c.ns.remove(c.sock)
-		e := ErrorOf(err)
-		s.cfg.ErrorHandler(ctx, e)
-		c.closeAfterDrain(closeCodeFor(e), e.Message)
-	}
-	releaseCtx(ctx)
 }
 
 // OnClose runs the disconnect event, then frees everything the socket held.
@@ -151,17 +174,7 @@ func (s *server) OnClose(ws *gws.Conn, reason error) {
 	if c.heartbeat != nil {
 		c.heartbeat.Stop()
 	}
-	if c.sock.member {
-		ctx := acquireCtx(c.sock, KindDisconnect, EventDisconnect)
-		ctx.endpoint = &c.ns.disconnect.Event
-		ctx.reason = reason
-		if err := c.run(ctx, c.ns.disconnect.chain); err != nil {
-			s.cfg.Logger.Warn("realtime: disconnect handler failed", "namespace", c.ns.name, "socketId", c.sock.id, "error", err)
-		}
-		releaseCtx(ctx)
-	}
-	c.ns.remove(c.sock)
-	c.sock.cancel()
+	c.sock.disconnect(reason)
 	s.untrack(c)
 }
 
@@ -175,7 +188,7 @@ func (s *server) OnMessage(ws *gws.Conn, msg *gws.Message) {
 		return
 	}
 	if msg.Opcode != gws.OpcodeText {
-		c.dispatchError(badMessage("binary frames are not supported; send JSON text frames"))
+		c.sock.handle(envelope{}, badMessage("binary frames are not supported; send JSON text frames"))
 		return
 	}
 	splitFrame(msg.Bytes(), c.dispatch)
@@ -183,52 +196,7 @@ func (s *server) OnMessage(ws *gws.Conn, msg *gws.Message) {
 
 func (c *conn) dispatch(line []byte) {
 	env, derr := decodeEnvelope(line)
-	if derr != nil {
-		ctx := acquireCtx(c.sock, KindEvent, env.event)
-		ctx.ackID = env.id
-		ctx.decodeErr = derr
-		c.finish(ctx, c.run(ctx, c.ns.invalid.chain))
-		return
-	}
-	ctx := acquireCtx(c.sock, KindEvent, env.event)
-	ctx.ackID = env.id
-	ctx.data = env.data
-	ep := c.ns.events[env.event]
-	if ep == nil {
-		ep = c.ns.notFound
-	} else {
-		ctx.endpoint = &ep.Event
-	}
-	c.finish(ctx, c.run(ctx, ep.chain))
-}
-
-func (c *conn) dispatchError(e *Error) {
-	ctx := acquireCtx(c.sock, KindEvent, "")
-	ctx.decodeErr = e
-	c.finish(ctx, c.run(ctx, c.ns.invalid.chain))
-}
-
-// finish sends the outcome of a client event and recycles the Ctx.
-func (c *conn) finish(ctx *Ctx, err error) {
-	if err != nil {
-		c.srv.cfg.ErrorHandler(ctx, err)
-	} else if ctx.ackID > 0 && !ctx.acked {
-		ctx.acked = true
-		c.send(appendAck(nil, ctx.ackID, nil))
-	}
-	releaseCtx(ctx)
-}
-
-// run calls a chain, turning a panic that escaped every middleware into an
-// INTERNAL_ERROR so that no input can take the server down.
-func (c *conn) run(ctx *Ctx, h Handler) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			ctx.Logger().Error("realtime: panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			err = &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("panic: %v", p)}
-		}
-	}()
-	return h(ctx)
+	c.sock.handle(env, derr)
 }
 
 // send queues one encoded envelope. A full queue means the client is not

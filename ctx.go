@@ -198,7 +198,7 @@ func (c *Ctx) Ack(data any) error {
 		return err
 	}
 	c.acked = true
-	c.socket.conn.send(appendAck(nil, c.ackID, payload))
+	c.socket.link.ack(c.socket, c.ackID, payload, false)
 	return nil
 }
 
@@ -270,9 +270,9 @@ func DefaultErrorHandler(c *Ctx, err error) {
 	if merr != nil {
 		body, _ = json.Marshal(&Error{Code: e.Code, Message: e.Message, Event: e.Event, RequestID: e.RequestID})
 	}
-	c.socket.conn.send(appendEvent(nil, EventError, body))
+	c.socket.link.emit(c.socket, newMessage(EventError, body))
 	if c.ackID > 0 && !c.acked {
 		c.acked = true
-		c.socket.conn.send(appendAckError(nil, c.ackID, body))
+		c.socket.link.ack(c.socket, c.ackID, body, true)
 	}
 }

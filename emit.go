@@ -3,6 +3,7 @@ package realtime
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -106,17 +107,20 @@ func (s *server) disinterest(name string) {
 }
 
 // A cluster message is: origin instance id, '\n', the id of a socket to
-// skip (may be empty), '\n', the encoded envelope.
-func (s *server) publish(ctx context.Context, name, except string, msg []byte) error {
+// skip (may be empty), '\n', the event name as a JSON string (which holds no
+// raw newline), '\n', the data (JSON, possibly empty).
+func (s *server) publish(ctx context.Context, name, except string, msg *message) error {
 	if s.broker == nil {
 		return nil
 	}
-	buf := make([]byte, 0, len(s.id)+len(except)+2+len(msg))
+	buf := make([]byte, 0, len(s.id)+len(except)+len(msg.event)+len(msg.data)+8)
 	buf = append(buf, s.id...)
 	buf = append(buf, '\n')
 	buf = append(buf, except...)
 	buf = append(buf, '\n')
-	buf = append(buf, msg...)
+	buf = appendJSONString(buf, msg.event)
+	buf = append(buf, '\n')
+	buf = append(buf, msg.data...)
 	if err := s.broker.Publish(ctx, name, buf); err != nil {
 		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: publish to other instances: %w", err)}
 	}
@@ -130,10 +134,19 @@ func (s *server) receive(name string, payload []byte) {
 	if !ok || string(origin) == s.id {
 		return
 	}
-	except, msg, ok := bytes.Cut(rest, []byte{'\n'})
+	except, rest, ok := bytes.Cut(rest, []byte{'\n'})
 	if !ok {
 		return
 	}
+	quoted, data, ok := bytes.Cut(rest, []byte{'\n'})
+	var event string
+	if !ok || json.Unmarshal(quoted, &event) != nil {
+		return
+	}
+	if len(data) == 0 {
+		data = nil
+	}
+	msg := newMessage(event, data)
 	s.subMu.Lock()
 	t, known := s.topics[name]
 	s.subMu.Unlock()
@@ -214,7 +227,7 @@ func (t Target) Emit(event string, data any) error {
 	if err != nil {
 		return fmt.Errorf("realtime: encode data of %q: %w", event, err)
 	}
-	msg := appendEvent(make([]byte, 0, len(event)+len(payload)+24), event, payload)
+	msg := newMessage(event, payload)
 	t.ns.deliver(t.kind, t.name, t.except, msg)
 	return t.ns.srv.publish(t.ctx, t.topicName(), t.except, msg)
 }

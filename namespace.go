@@ -84,7 +84,7 @@ func (ns *namespace) accept(h Handler) Handler {
 	return func(c *Ctx) error {
 		sock := c.socket
 		ns.add(sock)
-		sock.sendConnected()
+		sock.link.accept(sock)
 		if h != nil {
 			return h(c)
 		}
@@ -277,9 +277,9 @@ func (ns *namespace) leave(sock *Socket, room string) error {
 	return nil
 }
 
-// deliver sends an encoded envelope to the local sockets of a target, except
-// the socket with id except.
-func (ns *namespace) deliver(kind byte, name, except string, msg []byte) {
+// deliver queues a message for the local sockets of a target, except the
+// socket with id except.
+func (ns *namespace) deliver(kind byte, name, except string, msg *message) {
 	ns.mu.RLock()
 	var set map[*Socket]struct{}
 	switch kind {
@@ -292,7 +292,7 @@ func (ns *namespace) deliver(kind byte, name, except string, msg []byte) {
 	}
 	for sock := range set {
 		if sock.id != except {
-			sock.conn.send(msg)
+			sock.link.emit(sock, msg)
 		}
 	}
 	ns.mu.RUnlock()

@@ -15,7 +15,7 @@ import (
 type Socket struct {
 	id     string
 	ns     *namespace
-	conn   *conn
+	link   link
 	req    *http.Request
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -62,7 +62,7 @@ func (s *Socket) User() *User { return s.user.Load() }
 func (s *Socket) Request() *http.Request { return s.req }
 
 // RemoteIP returns the client address used for the per-address limit.
-func (s *Socket) RemoteIP() string { return s.conn.ip }
+func (s *Socket) RemoteIP() string { return s.link.remoteIP() }
 
 // Context returns a context that is cancelled when the socket closes.
 func (s *Socket) Context() context.Context { return s.ctx }
@@ -104,22 +104,13 @@ func (s *Socket) Emit(event string, data any) error {
 	if err != nil {
 		return err
 	}
-	s.conn.send(appendEvent(nil, event, payload))
+	s.link.emit(s, newMessage(event, payload))
 	return nil
 }
 
 // Close closes the socket with a WebSocket close code, after what is already
-// queued for it has been written.
+// queued for it has been written. A Socket.IO socket is disconnected from its
+// namespace; its connection stays open for its other namespaces.
 func (s *Socket) Close(code uint16, reason string) {
-	s.conn.closeAfterDrain(code, reason)
-}
-
-func (s *Socket) sendConnected() {
-	b := make([]byte, 0, 96)
-	b = append(b, `{"event":"`+EventConnected+`","data":{"socketId":`...)
-	b = appendJSONString(b, s.id)
-	b = append(b, `,"namespace":`...)
-	b = appendJSONString(b, s.ns.name)
-	b = append(b, "}}"...)
-	s.conn.send(b)
+	s.link.close(s, code, reason)
 }
