@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Route is the declarative form of one namespace, the Go form of loly's
@@ -111,6 +114,14 @@ func checkNamespace(ns string) string {
 	if strings.ContainsAny(ns, "?#") || strings.Contains(ns, "//") {
 		return fmt.Sprintf("namespace %q is not a clean URL path", ns)
 	}
+	if len(ns) > 1 && strings.HasSuffix(ns, "/") {
+		// The mux trims the slash from the request path, so no client
+		// could ever reach this namespace.
+		return fmt.Sprintf("namespace %q ends with \"/\"; clients reach it as %q, so name it that", ns, strings.TrimRight(ns, "/"))
+	}
+	if !utf8.ValidString(ns) || strings.IndexFunc(ns, unicode.IsControl) >= 0 {
+		return fmt.Sprintf("namespace %q holds control characters or invalid UTF-8", ns)
+	}
 	return ""
 }
 
@@ -154,6 +165,9 @@ func checkEvent(name string, e Event) []string {
 func checkRoute(r *Route, p *routeProblems) {
 	where := "route " + r.Namespace
 	if msg := checkNamespace(r.Namespace); msg != "" {
+		// Quoted, so that a namespace holding a newline cannot break the
+		// one-problem-per-line error.
+		where = "route " + strconv.Quote(r.Namespace)
 		p.add(where, "%s", msg)
 	}
 	if len(r.Events) == 0 {
