@@ -61,6 +61,9 @@ func (c *conn) emit(_ *Socket, m *message) { c.send(m.nativeEnvelope()) }
 func (c *conn) remoteIP() string           { return c.ip }
 
 func (c *conn) ack(_ *Socket, id int64, data []byte, isErr bool) {
+	if hasBinary(data) {
+		data = nativeBinary(data)
+	}
 	if isErr {
 		c.send(appendAckError(nil, id, data))
 	} else {

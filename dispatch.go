@@ -43,7 +43,11 @@ func newMessage(event string, data []byte) *message {
 // nativeEnvelope returns the message as a native protocol envelope.
 func (m *message) nativeEnvelope() []byte {
 	if m.native == nil {
-		m.native = appendEvent(make([]byte, 0, len(m.event)+len(m.data)+24), m.event, m.data)
+		data := m.data
+		if hasBinary(data) {
+			data = nativeBinary(data)
+		}
+		m.native = appendEvent(make([]byte, 0, len(m.event)+len(data)+24), m.event, data)
 	}
 	return m.native
 }

@@ -81,6 +81,11 @@ type server struct {
 	pending map[string]topic
 
 	presence *presence
+
+	// Engine.IO sessions (Socket.IO clients), by session id.
+	eioMu       sync.Mutex
+	eio         map[string]*eioSession
+	eioUpgrader *gws.Upgrader
 }
 
 // New returns a root Mux with the configuration. The configuration is checked
@@ -363,6 +368,9 @@ func (s *server) start(ctx context.Context) error {
 	plain := *opt
 	opt.SubProtocols = []string{Subprotocol}
 	s.upgrader = gws.NewUpgrader(s, opt)
+	eioOpt := plain
+	eioOpt.NewSession = func() gws.SessionStorage { return new(eioWS) }
+	s.eioUpgrader = gws.NewUpgrader(eioEvents{}, &eioOpt)
 	s.plainUpgrader = gws.NewUpgrader(s, &plain)
 	s.started.Store(true)
 	return nil
@@ -380,6 +388,10 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.closing.Load() {
 		http.Error(w, "realtime: server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if r.URL.Query().Has("EIO") {
+		s.serveEIO(w, r)
 		return
 	}
 	ns := s.namespaces[s.namespaceOf(r.URL.Path)]
@@ -518,6 +530,15 @@ func (m *Mux) Shutdown(ctx context.Context) error {
 	s.connMu.Unlock()
 	for _, c := range conns {
 		c.closeAfterDrain(CloseGoingAway, "server shutting down")
+	}
+	s.eioMu.Lock()
+	sessions := make([]*eioSession, 0, len(s.eio))
+	for _, e := range s.eio {
+		sessions = append(sessions, e)
+	}
+	s.eioMu.Unlock()
+	for _, e := range sessions {
+		e.shut(&CloseError{Code: CloseGoingAway, Reason: "server shutting down"})
 	}
 	done := make(chan struct{})
 	go func() { s.connWG.Wait(); close(done) }()

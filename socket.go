@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"sort"
 	"sync"
@@ -113,4 +114,20 @@ func (s *Socket) Emit(event string, data any) error {
 // namespace; its connection stays open for its other namespaces.
 func (s *Socket) Close(code uint16, reason string) {
 	s.link.close(s, code, reason)
+}
+
+// EmitWithAck sends an event that asks the client for an acknowledgement
+// and waits for it, until ctx is done. The answer is the client's ack
+// argument (several arguments come as a JSON array). Socket.IO clients answer
+// through their event callback; native sockets return ErrNoClientAcks.
+func (s *Socket) EmitWithAck(ctx context.Context, event string, data any) (json.RawMessage, error) {
+	e, ok := s.link.(*eioSession)
+	if !ok {
+		return nil, ErrNoClientAcks
+	}
+	payload, err := encodeData(data)
+	if err != nil {
+		return nil, err
+	}
+	return e.request(ctx, s, event, payload)
 }

@@ -201,7 +201,9 @@ loop:
 func TestHeartbeat(t *testing.T) {
 	left := make(chan error, 4)
 	ids := make(chan string, 4)
-	mux := realtime.New(quiet(realtime.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond}))
+	// A generous timeout: a loaded machine may delay a pong by a good
+	// fraction of a second, and that must not count as silence.
+	mux := realtime.New(quiet(realtime.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 400 * time.Millisecond}))
 	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(json.RawMessage(c.Data())) })
 	mux.OnDisconnect(func(c *realtime.Ctx) error { ids <- c.SocketID(); left <- c.DisconnectReason(); return nil })
 	srv := realtimetest.NewServer(t, mux)
