@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -124,4 +125,30 @@ func Credential(r *http.Request, cookie string) string {
 		}
 	}
 	return QueryToken(r)
+}
+
+// AuthToken returns the "token" field of the auth payload a Socket.IO client
+// sends with its namespace connect (io(url, { auth: { token } })), or "".
+// Call it from an auth hook; native clients have no auth payload.
+func AuthToken(c *realtime.Ctx) string {
+	if c.Kind() != realtime.KindConnect || len(c.Data()) == 0 {
+		return ""
+	}
+	var auth struct {
+		Token string `json:"token"`
+	}
+	if json.Unmarshal(c.Data(), &auth) != nil {
+		return ""
+	}
+	return auth.Token
+}
+
+// HandshakeToken returns the first credential of a connecting socket: the
+// Socket.IO auth payload's token, then what Credential finds on the
+// handshake request.
+func HandshakeToken(c *realtime.Ctx, cookie string) string {
+	if t := AuthToken(c); t != "" {
+		return t
+	}
+	return Credential(c.Request(), cookie)
 }
