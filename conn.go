@@ -104,7 +104,14 @@ func connOf(ws *gws.Conn) *conn                 { return ws.Session().(*conn) }
 func (c *conn) touch()                          { c.lastSeen.Store(time.Now().UnixNano()) }
 func (s *server) OnPong(ws *gws.Conn, _ []byte) { connOf(ws).touch() }
 func (s *server) OnPing(ws *gws.Conn, _ []byte) {
-	connOf(ws).touch()
+	c := connOf(ws)
+	c.touch()
+	if c.leaving() {
+		return
+	}
+	// A fresh deadline: the one left by the last write may have passed,
+	// and would fail the pong (and close the connection).
+	_ = ws.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	_ = ws.WritePong(nil)
 }
 
