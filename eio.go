@@ -235,11 +235,11 @@ func (e *eioSession) ack(s *Socket, id int64, data []byte, isErr bool) {
 		wrapped = append(append(wrapped, data...), '}')
 		data = wrapped
 	}
-	e.enqueue(s, sioPackets(encodeSIOAck(s.ns.name, id, data))...)
+	e.enqueue(s, sioPackets(encodeSIOAck(s.ns.name, id-1, data))...)
 }
 
 func (e *eioSession) accept(s *Socket) {
-	b := appendSIOHeader(nil, sioConnect, 0, s.ns.name, 0)
+	b := appendSIOHeader(nil, sioConnect, 0, s.ns.name, -1)
 	b = append(b, `{"sid":`...)
 	b = appendJSONString(b, s.id)
 	b = append(b, '}')
@@ -258,7 +258,7 @@ func (e *eioSession) refuse(ctx *Ctx, err *Error) {
 	e.mu.Unlock()
 	err.RequestID = ctx.requestID
 	body, _ := json.Marshal(map[string]any{"message": err.Message, "data": err})
-	b := appendSIOHeader(nil, sioConnectError, 0, s.ns.name, 0)
+	b := appendSIOHeader(nil, sioConnectError, 0, s.ns.name, -1)
 	e.enqueue(nil, textPacket(eioMessage, append(b, body...)))
 	s.cancel()
 }
@@ -274,7 +274,7 @@ func (e *eioSession) close(s *Socket, code uint16, reason string) {
 	if !own {
 		return
 	}
-	e.enqueue(nil, textPacket(eioMessage, appendSIOHeader(nil, sioDisconnect, 0, s.ns.name, 0)))
+	e.enqueue(nil, textPacket(eioMessage, appendSIOHeader(nil, sioDisconnect, 0, s.ns.name, -1)))
 	go s.disconnect(&CloseError{Code: code, Reason: reason})
 }
 
@@ -698,7 +698,7 @@ func (e *eioSession) packet(p sioPacket) {
 func (e *eioSession) connect(p sioPacket) {
 	ns := e.srv.namespaces[p.ns]
 	if ns == nil {
-		b := appendSIOHeader(nil, sioConnectError, 0, p.ns, 0)
+		b := appendSIOHeader(nil, sioConnectError, 0, p.ns, -1)
 		e.enqueue(nil, textPacket(eioMessage, append(b, `{"message":"Invalid namespace"}`...)))
 		return
 	}

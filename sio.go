@@ -24,7 +24,7 @@ const (
 type sioPacket struct {
 	typ         byte
 	ns          string
-	id          int64 // 0: no ack asked
+	id          int64 // -1: no ack asked (socket.io-client counts from 0)
 	attachments int
 	data        []byte
 }
@@ -53,7 +53,7 @@ func parseSIO(b []byte) (sioPacket, error) {
 		}
 		p.attachments, b = n, b[i+1:]
 	}
-	p.ns = "/"
+	p.ns, p.id = "/", -1
 	if len(b) > 0 && b[0] == '/' {
 		i := bytes.IndexByte(b, ',')
 		if i < 0 {
@@ -80,7 +80,7 @@ func parseSIO(b []byte) (sioPacket, error) {
 	return p, nil
 }
 
-// appendSIOHeader appends <type>[<n>-][<ns>,][<id>].
+// appendSIOHeader appends <type>[<n>-][<ns>,][<id>]; a negative id is none.
 func appendSIOHeader(dst []byte, typ byte, attachments int, ns string, id int64) []byte {
 	dst = append(dst, typ)
 	if attachments > 0 {
@@ -91,7 +91,7 @@ func appendSIOHeader(dst []byte, typ byte, attachments int, ns string, id int64)
 		dst = append(dst, ns...)
 		dst = append(dst, ',')
 	}
-	if id > 0 {
+	if id >= 0 {
 		dst = strconv.AppendInt(dst, id, 10)
 	}
 	return dst
@@ -110,7 +110,7 @@ func (m *message) sioEncoding(ns string) *sioMessage {
 	if m.sio != nil && m.sio.ns == ns {
 		return m.sio
 	}
-	m.sio = encodeSIOEvent(ns, 0, m.event, m.data)
+	m.sio = encodeSIOEvent(ns, -1, m.event, m.data)
 	return m.sio
 }
 
@@ -268,9 +268,11 @@ func insertAttachments(data []byte, atts [][]byte) ([]byte, error) {
 
 // sioEventArgs splits the data of an EVENT packet, ["name", args...], into
 // an envelope: one argument is the data, several are a JSON array, none is
-// no data. The same checks as for native envelopes apply to the name.
+// no data. The same checks as for native envelopes apply to the name. The
+// client's ack id k becomes the envelope id k+1, as envelope ids are
+// positive.
 func sioEventArgs(p sioPacket) (envelope, *Error) {
-	env := envelope{id: p.id}
+	env := envelope{id: p.id + 1}
 	var args []json.RawMessage
 	if err := json.Unmarshal(p.data, &args); err != nil || len(args) == 0 {
 		return env, badMessage("event packet must be a JSON array starting with the event name")

@@ -120,6 +120,9 @@ func (s *Socket) Close(code uint16, reason string) {
 // and waits for it, until ctx is done. The answer is the client's ack
 // argument (several arguments come as a JSON array). Socket.IO clients answer
 // through their event callback; native sockets return ErrNoClientAcks.
+//
+// The ack is read like any other packet of the socket, so a handler of the
+// same socket must not wait for it: call EmitWithAck from another goroutine.
 func (s *Socket) EmitWithAck(ctx context.Context, event string, data any) (json.RawMessage, error) {
 	e, ok := s.link.(*eioSession)
 	if !ok {

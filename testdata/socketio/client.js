@@ -1,0 +1,146 @@
+// Scenarios for the Go tests of the Socket.IO transport, run with the real
+// socket.io-client: node client.js <scenario> '<json options>'.
+// Each scenario prints one JSON object per line for the Go test to check,
+// and exits 0 when it finished, 1 on a timeout or an unexpected error.
+"use strict";
+const { io } = require("socket.io-client");
+
+const [scenario, rawOpts] = process.argv.slice(2);
+const opts = JSON.parse(rawOpts || "{}");
+const out = (o) => console.log(JSON.stringify(o));
+const fail = (msg) => { out({ error: String(msg) }); process.exit(1); };
+setTimeout(() => fail("scenario timed out"), opts.timeoutMs || 15000).unref();
+
+const connect = (ns, extra = {}) =>
+  io(opts.url + ns, { path: opts.path || "/wss", reconnection: false, forceNew: true, ...opts.client, ...extra });
+const connected = (s) => new Promise((resolve, reject) => {
+  s.once("connect", () => resolve(s));
+  s.once("connect_error", (e) => reject(e));
+});
+const next = (s, ev) => new Promise((resolve) => s.once(ev, (...args) => resolve(args)));
+const ack = (s, ev, ...args) => s.timeout(5000).emitWithAck(ev, ...args);
+const transportName = (s) => s.io.engine.transport.name;
+
+const scenarios = {
+  // Connect with an auth payload, ask who we are, join a room, get a room
+  // broadcast, and report the transport in use.
+  async basic() {
+    const s = await connected(connect(opts.ns || "/chat", { auth: { token: opts.token } }));
+    out({ step: "connected", id: s.id });
+    out({ step: "whoami", value: await ack(s, "whoami", { userId: "spoofed" }) });
+    out({ step: "join", value: await ack(s, "join", { room: "r1" }) });
+    const said = next(s, "said");
+    out({ step: "say", value: await ack(s, "say", { room: "r1", text: "hello" }) });
+    out({ step: "said", value: (await said)[0] });
+    await new Promise((r) => setTimeout(r, 300)); // leave time for an upgrade
+    out({ step: "transport", value: transportName(s) });
+    s.disconnect();
+  },
+
+  // Auth refused: connect_error carries the message and the error object.
+  async refused() {
+    const s = connect(opts.ns || "/chat", { auth: { token: "bad" } });
+    try {
+      await connected(s);
+      out({ step: "connected" });
+    } catch (e) {
+      out({ step: "connect_error", message: e.message, data: e.data });
+    }
+    s.close();
+  },
+
+  // An invalid payload: __loly:error as an event, and the error in the ack.
+  async invalid() {
+    const s = await connected(connect("/chat", { auth: { token: opts.token } }));
+    const err = next(s, "__loly:error");
+    out({ step: "ack", value: await ack(s, "join", { room: "" }) });
+    out({ step: "event", value: (await err)[0] });
+    out({ step: "valid", value: await ack(s, "join", { room: "ok" }) });
+    s.disconnect();
+  },
+
+  // A burst of events: how many pass and how many get RATE_LIMIT.
+  async ratelimit() {
+    const s = await connected(connect("/chat", { auth: { token: opts.token } }));
+    const results = await Promise.all(Array.from({ length: opts.n || 100 }, () => ack(s, "ping")));
+    const passed = results.filter((r) => !(r && r.error)).length;
+    const limited = results.filter((r) => r && r.error && r.error.code === "RATE_LIMIT").length;
+    out({ step: "burst", passed, limited, sample: results.find((r) => r && r.error) });
+    s.disconnect();
+  },
+
+  // Two namespaces over one connection (the Manager multiplexes them).
+  async namespaces() {
+    const manager = new (require("socket.io-client").Manager)(opts.url, { path: opts.path || "/wss", reconnection: false, ...opts.client });
+    const a = await connected(manager.socket("/chat", { auth: { token: opts.token } }));
+    const b = await connected(manager.socket("/admin", { auth: { token: opts.token } }));
+    out({ step: "same-engine", value: a.io.engine === b.io.engine, engineId: a.io.engine.id });
+    out({ step: "chat", value: await ack(a, "whoami") });
+    out({ step: "admin", value: await ack(b, "where") });
+    const bad = manager.socket("/nope");
+    try { await connected(bad); out({ step: "nope", value: "connected" }); }
+    catch (e) { out({ step: "nope", value: e.message }); }
+    a.disconnect(); b.disconnect(); bad.close();
+  },
+
+  // Binary round trip: a Buffer goes out, comes back as binary.
+  async binary() {
+    const s = await connected(connect("/chat", { auth: { token: opts.token } }));
+    const payload = Buffer.from([0, 1, 2, 250, 255, 10, 13, 30]);
+    const back = await ack(s, "echo-file", { name: "f.bin", file: payload });
+    out({ step: "echo", name: back.name, isBinary: Buffer.isBuffer(back.file) || back.file instanceof ArrayBuffer,
+          bytes: Array.from(Buffer.from(back.file)) });
+    s.disconnect();
+  },
+
+  // The server emits an event that waits for our ack, then tells us what
+  // our ack said.
+  async serverack() {
+    const s = connect("/chat", { auth: { token: opts.token } });
+    s.on("question", (q, cb) => cb({ answer: q.n * 2 }));
+    await connected(s);
+    const answered = next(s, "answered");
+    await ack(s, "ask-me", { n: 21 });
+    out({ step: "result", value: (await answered)[0] });
+    s.disconnect();
+  },
+
+  // Reconnect after the server restarts: connect, wait for the drop, and
+  // report the reconnection.
+  async reconnect() {
+    const s = io(opts.url + "/chat", { path: opts.path || "/wss", auth: { token: opts.token },
+      reconnectionDelay: 100, reconnectionDelayMax: 300, ...opts.client });
+    await connected(s);
+    out({ step: "connected", id: s.id });
+    const reason = await next(s, "disconnect");
+    out({ step: "disconnected", reason: reason[0] });
+    await next(s, "connect");
+    out({ step: "reconnected", value: await ack(s, "whoami") });
+    s.disconnect();
+  },
+
+  // Stay connected, in a room, and report the events of a name until told
+  // how many to expect (used by the cluster acceptance tests).
+  async listen() {
+    const s = await connected(connect("/chat", { auth: { token: opts.token } }));
+    if (opts.room) await ack(s, "join", { room: opts.room });
+    out({ step: "ready", id: s.id });
+    const got = [];
+    s.on(opts.event, (data) => { got.push(data); if (got.length >= opts.expect) { out({ step: "got", value: got }); s.disconnect(); } });
+    if (opts.expect === 0) { await new Promise((r) => setTimeout(r, opts.waitMs || 500)); out({ step: "got", value: got }); s.disconnect(); }
+  },
+
+  // Send a list of [event, data] with acks and print the answers.
+  async send() {
+    const s = await connected(connect("/chat", { auth: { token: opts.token } }));
+    const answers = [];
+    for (const [ev, data] of opts.events) answers.push(await ack(s, ev, data));
+    out({ step: "answers", value: answers });
+    if (opts.stayMs) await new Promise((r) => setTimeout(r, opts.stayMs));
+    s.disconnect();
+  },
+};
+
+(scenarios[scenario] || (() => fail("unknown scenario " + scenario)))()
+  .then(() => { out({ done: true }); setTimeout(() => process.exit(0), 50); })
+  .catch((e) => fail(e && e.stack || e));
