@@ -1,0 +1,382 @@
+package realtime_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/middleware"
+	"github.com/lolyjs/realtime/realtimetest"
+)
+
+// heapInuse returns runtime.MemStats.HeapInuse after a collection.
+func heapInuse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// growth returns after-before, or 0 when the heap shrank.
+func growth(before, after uint64) uint64 {
+	if after < before {
+		return 0
+	}
+	return after - before
+}
+
+// countingSchema counts how often the schema work (decoding and validating
+// an event's data) is done.
+type countingSchema struct{ n *atomic.Int64 }
+
+func (s countingSchema) Parse(data json.RawMessage) (any, error) {
+	s.n.Add(1)
+	return realtime.JSON[point]().Parse(data)
+}
+
+// A flood of invalid events is limited like any other traffic: with
+// RateLimit placed before Validate, as the middleware docs advise for
+// hostile clients, the first Burst events get their own error, every later
+// one RATE_LIMIT without any schema work, and a socket that keeps going is
+// closed with 1008 after AbuseThreshold refusals. Every error is one
+// __loly:error: the replies are bounded by the events, never more.
+func TestInvalidEventFloodIsRateLimited(t *testing.T) {
+	var parses atomic.Int64
+	left := make(chan error, 64)
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.Use(middleware.RequestID, middleware.Recoverer, middleware.RateLimit(middleware.RateLimitOpts{}), middleware.Validate)
+	mux.Handle("typed", realtime.Event{Schema: countingSchema{&parses}, Handler: func(c *realtime.Ctx) error { return nil }})
+	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(json.RawMessage(c.Data())) })
+	mux.OnDisconnect(func(c *realtime.Ctx) error { left <- c.DisconnectReason(); return nil })
+	srv := realtimetest.NewServer(t, mux)
+
+	for _, tc := range []struct {
+		name, envelope, first string
+	}{
+		{"garbage", `not json at all`, realtime.CodeBadMessage},
+		{"bad payload", `{"event":"typed","data":{"n":"x"}}`, realtime.CodeBadPayload},
+		{"unknown event", `{"event":"nope"}`, realtime.CodeUnknownEvent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parses.Store(0)
+			rc := dialRawConn(t, srv.URL("/"), nil)
+			// 600 envelopes in frames of 50, written while this goroutine
+			// reads: the client reads, so only the rate limit is at work.
+			const total, perFrame = 600, 50
+			frame := strings.Repeat(tc.envelope+"\n", perFrame)
+			go func() {
+				for range total / perFrame {
+					if rc.text(frame) != nil {
+						return
+					}
+				}
+			}()
+			counts := map[string]int{}
+			var cf *closeFrame
+			for cf == nil {
+				env, c, err := rc.next(10 * time.Second)
+				if err != nil {
+					t.Fatalf("after %v: %v", counts, err)
+				}
+				cf = c
+				if c == nil {
+					if env.Event != realtime.EventError {
+						t.Fatalf("unexpected %s", env.Raw)
+					}
+					counts[env.errorData(t).Code]++
+				}
+			}
+			if cf.code != realtime.ClosePolicy {
+				t.Fatalf("closed with %v, want 1008", cf)
+			}
+			own, limited := counts[tc.first], counts[realtime.CodeRateLimit]
+			// The refusal that crosses the threshold is answered by the
+			// close itself: the socket is closing when its error would be
+			// queued.
+			if own < realtime.DefaultBurst || own > realtime.DefaultBurst+5 || limited < 499 || len(counts) != 2 {
+				t.Fatalf("errors %v: want about %d %s, then RATE_LIMIT up to the abuse threshold of 500", counts, realtime.DefaultBurst, tc.first)
+			}
+			if n := parses.Load(); n > int64(own) {
+				t.Fatalf("the schema ran %d times for %d events let through: rate-limited events were validated", n, own)
+			}
+			var ce *realtime.CloseError
+			for ce == nil { // skip the closes of earlier clients
+				if reason := receive(t, left, "the disconnect"); errorsAs(reason, &ce) && ce.Code != realtime.ClosePolicy {
+					t.Fatalf("disconnect reason %v, want 1008", reason)
+				}
+			}
+			t.Logf("%d %s, %d RATE_LIMIT, then %v; schema runs: %d", own, tc.first, limited, cf, parses.Load())
+			stillServes(t, srv)
+		})
+	}
+}
+
+// Without a rate limit, a client that sends garbage and never reads the
+// error replies does not make the server hold them without bound: its send
+// queue fills, and it is evicted with 1013.
+func TestErrorRepliesToANonReaderAreBounded(t *testing.T) {
+	left := make(chan error, 64)
+	var handled atomic.Int64
+	mux := realtime.New(quiet(realtime.Config{SendQueueLen: 256}))
+	mux.Use(func(next realtime.Handler) realtime.Handler {
+		return func(c *realtime.Ctx) error {
+			if c.Kind() == realtime.KindEvent {
+				handled.Add(1)
+			}
+			return next(c)
+		}
+	})
+	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(json.RawMessage(c.Data())) })
+	mux.OnDisconnect(func(c *realtime.Ctx) error { left <- c.DisconnectReason(); return nil })
+	srv, _ := smallBufferServer(t, mux)
+	nc, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	before := heapInuse()
+	// 64 KiB frames of 21,845 garbage lines each, until the server gives
+	// up on the socket.
+	frame := []byte(strings.Repeat("{]\n", (64<<10)/3))
+	var sent int
+	for sent < 200 {
+		_ = nc.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if realtimetest.WriteText(nc, frame) != nil {
+			break
+		}
+		sent++
+	}
+	reason := receive(t, left, "the eviction")
+	var ce *realtime.CloseError
+	if !errorsAs(reason, &ce) || ce.Code != realtime.CloseTryAgainLater {
+		t.Fatalf("disconnect reason %v, want 1013", reason)
+	}
+	grew := growth(before, heapInuse())
+	t.Logf("%d frames (%d envelopes) written, %d handled before eviction; heap growth %s", sent, sent*21845, handled.Load(), mib(grew))
+	if grew > 32<<20 {
+		t.Fatalf("heap grew by %s", mib(grew))
+	}
+	if !closedWithin(nc, 5*time.Second) {
+		t.Fatal("the evicted connection is still open")
+	}
+	// Frames after the eviction are not handled: at most the frame being
+	// split when the queue overflowed is finished.
+	if h := handled.Load(); h > int64(2*21845) {
+		t.Fatalf("%d envelopes handled: the server kept working for an evicted socket", h)
+	}
+	stillServesEcho(t, srv)
+}
+
+// stillServesEcho checks that a new socket is served by a mux with an echo
+// event and no auth.
+func stillServesEcho(t *testing.T, srv *realtimetest.Server) {
+	t.Helper()
+	cl, err := realtimetest.Dial(ctxT(t), srv.URL("/"), nil)
+	if err != nil {
+		t.Fatalf("the server no longer accepts sockets: %v", err)
+	}
+	defer cl.Close()
+	if got, err := cl.Request(ctxT(t), "echo", "alive"); err != nil || string(got) != `"alive"` {
+		t.Fatalf("a new socket is not served: %s, %v", got, err)
+	}
+}
+
+// 500 connection attempts at once from one address: at most the per-address
+// limit is upgraded, every other attempt gets 429 before any upgrade, memory
+// stays bounded, and the slots come back once the sockets close.
+func TestConnectionFloodFromOneAddress(t *testing.T) {
+	const attempts = 500
+	var connects atomic.Int32
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.OnConnect(func(c *realtime.Ctx) error { connects.Add(1); return nil })
+	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(json.RawMessage(c.Data())) })
+	srv := realtimetest.NewServer(t, mux)
+	limit := mux.Config().Limits.ConnectionsPerIP
+
+	before := heapInuse()
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		open    []net.Conn
+		refused int
+		other   []error
+	)
+	start := make(chan struct{})
+	for range attempts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			nc, err := realtimetest.DialRaw(ctx, srv.URL("/"), nil)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				open = append(open, nc)
+			case strings.Contains(err.Error(), "429"):
+				refused++
+			default:
+				other = append(other, err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	grew := growth(before, heapInuse())
+	t.Logf("%d attempts: %d upgraded, %d refused with 429, %d other errors; heap growth %s",
+		attempts, len(open), refused, len(other), mib(grew))
+	if len(other) > 0 {
+		t.Fatalf("attempts failed otherwise than with 429: %v", other[0])
+	}
+	if len(open) == 0 || len(open) > limit || len(open)+refused != attempts {
+		t.Fatalf("%d upgraded, %d refused; want at most %d upgraded and the rest refused", len(open), refused, limit)
+	}
+	if grew > 32<<20 {
+		t.Fatalf("heap grew by %s for %d attempts", mib(grew), attempts)
+	}
+	if n := int(connects.Load()); n != len(open) {
+		t.Fatalf("%d connects ran for %d upgraded sockets", n, len(open))
+	}
+	for _, nc := range open {
+		_ = nc.Close()
+	}
+	// Every slot comes back.
+	var again []*realtimetest.Client
+	eventually(t, "the slots to come back", func() bool {
+		cl, err := realtimetest.Dial(ctxT(t), srv.URL("/"), nil)
+		if err != nil {
+			return false
+		}
+		again = append(again, cl)
+		return len(again) == limit
+	})
+	for _, cl := range again {
+		cl.Close()
+	}
+}
+
+// A handshake that never finishes is the HTTP server's to time out: with
+// ReadHeaderTimeout set, a client that sends half a request head is cut off,
+// and since the mux only sees complete requests, it holds no per-address slot
+// meanwhile. A socket upgraded but then silent is the mux's: the ping timeout
+// closes it.
+func TestHandshakesThatNeverFinish(t *testing.T) {
+	left := make(chan error, 64)
+	mux := realtime.New(quiet(realtime.Config{
+		PingInterval: 100 * time.Millisecond, PingTimeout: 200 * time.Millisecond,
+		Limits: realtime.Limits{ConnectionsPerIP: 2},
+	}))
+	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(json.RawMessage(c.Data())) })
+	mux.OnDisconnect(func(c *realtime.Ctx) error { left <- c.DisconnectReason(); return nil })
+	if err := mux.Start(bg()); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(mux)
+	hs.Config.ReadHeaderTimeout = 300 * time.Millisecond
+	hs.Start()
+	srv := &realtimetest.Server{Server: hs, Mux: mux}
+	t.Cleanup(srv.Close)
+	addr := hs.Listener.Addr().String()
+
+	// Ten half-sent handshakes: more than the per-address limit.
+	var half []net.Conn
+	for range 10 {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		if _, err := nc.Write([]byte("GET /wss/ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		half = append(half, nc)
+	}
+	// Meanwhile real clients still get in: the half handshakes hold no slot.
+	stillServesEcho(t, srv)
+	for i, nc := range half {
+		if !closedWithin(nc, 5*time.Second) {
+			t.Fatalf("half handshake %d is still open after 5s (ReadHeaderTimeout 300ms)", i)
+		}
+	}
+
+	// An upgraded socket that never sends anything, pongs included.
+	silent, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	start := time.Now()
+	var ce *realtime.CloseError
+	for ce == nil { // skip the echo client's own close
+		reason := receive(t, left, "the silent socket's disconnect")
+		if errorsAs(reason, &ce) && (ce.Code != realtime.CloseGoingAway || ce.Reason != "ping timeout") {
+			t.Fatalf("disconnect reason %v, want the ping timeout", reason)
+		}
+	}
+	t.Logf("silent socket closed after %v (PingInterval+PingTimeout 300ms)", time.Since(start))
+	if !closedWithin(silent, 5*time.Second) {
+		t.Fatal("the silent socket's connection is still open")
+	}
+}
+
+// A socket that joins rooms without end is stopped at
+// Limits.MaxRoomsPerSocket (here the default, 100), and keeps being served.
+func TestRoomJoinFlood(t *testing.T) {
+	srv := realtimetest.NewServer(t, roomsMux(realtime.Config{}))
+	cl := dial(t, srv, "/")
+	const joins = 1000
+	var frame bytes.Buffer
+	ids := make([]int64, joins)
+	for i := range ids {
+		ids[i] = cl.NextAckID()
+		fmt.Fprintf(&frame, `{"event":"join","data":"room-%d","id":%d}`+"\n", i, ids[i])
+	}
+	if err := cl.SendRaw(frame.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	ok, refused := 0, 0
+	for _, id := range ids {
+		m, err := cl.WaitAck(ctxT(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case m.Error == nil:
+			ok++
+		case m.Error.Code == realtime.CodeForbidden:
+			refused++
+		default:
+			t.Fatalf("join: %s", m.Raw)
+		}
+	}
+	max := realtime.DefaultMaxRoomsPerSocket
+	if ok != max || refused != joins-max {
+		t.Fatalf("%d joins accepted, %d refused; want %d and %d", ok, refused, max, joins-max)
+	}
+	var rooms []string
+	if err := json.Unmarshal(mustRequest(t, cl, "rooms", nil), &rooms); err != nil || len(rooms) != max {
+		t.Fatalf("in %d rooms (%v), want %d", len(rooms), err, max)
+	}
+	// Leaving one frees a place.
+	mustRequest(t, cl, "leave", "room-0")
+	mustRequest(t, cl, "join", "room-999")
+	if _, err := cl.Request(ctxT(t), "join", "room-998"); err == nil {
+		t.Fatal("a 101st room was joined")
+	}
+}
+
