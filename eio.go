@@ -67,6 +67,7 @@ type eioSession struct {
 	polling  bool          // a long-poll GET is waiting
 	ws       *gws.Conn     // set once the WebSocket transport is in use
 	upgraded bool
+	probing  bool // a WebSocket probe succeeded: long-polls return at once
 	flushing bool
 	closed   bool
 	closedBy *CloseError
@@ -512,6 +513,12 @@ func (e *eioSession) servePoll(w http.ResponseWriter, r *http.Request) {
 			e.mu.Unlock()
 			writePayload(w, []eioPacket{{data: []byte{eioClose}}})
 			return
+		case e.probing:
+			// The client is moving to the WebSocket and waits for this
+			// poll to end before it sends the upgrade.
+			e.mu.Unlock()
+			writePayload(w, []eioPacket{{data: []byte{eioNoop}}})
+			return
 		}
 		e.mu.Unlock()
 		select {
@@ -599,6 +606,7 @@ func (e *eioSession) receive(p eioPacket) {
 			// The waiting long-poll returns a noop so the client can
 			// finish the upgrade.
 			e.mu.Lock()
+			e.probing = true
 			e.kickLocked()
 			e.mu.Unlock()
 		}

@@ -80,6 +80,7 @@ func startInstance(t *testing.T, o clusterOpts) *instance {
 			return c.Broadcast("shout", r.Text)
 		})},
 		"online": {Handler: realtime.Typed(func(c *realtime.Ctx, r room) error {
+			// Socket.IO clients ask with {} for the namespace.
 			target := c.In()
 			if r.Room != "" {
 				target = c.ToRoom(r.Room)

@@ -122,17 +122,58 @@ const scenarios = {
   // Stay connected, in a room, and report the events of a name until told
   // how many to expect (used by the cluster acceptance tests).
   async listen() {
-    const s = await connected(connect("/chat", { auth: { token: opts.token } }));
+    const s = await connected(connect("/chat", { auth: { token: opts.token }, query: opts.query || {} }));
     if (opts.room) await ack(s, "join", { room: opts.room });
     out({ step: "ready", id: s.id });
     const got = [];
-    s.on(opts.event, (data) => { got.push(data); if (got.length >= opts.expect) { out({ step: "got", value: got }); s.disconnect(); } });
-    if (opts.expect === 0) { await new Promise((r) => setTimeout(r, opts.waitMs || 500)); out({ step: "got", value: got }); s.disconnect(); }
+    await new Promise((resolve) => {
+      s.on(opts.event, (data) => { got.push(data); if (opts.expect > 0 && got.length >= opts.expect) resolve(); });
+      if (opts.expect === 0) setTimeout(resolve, opts.waitMs || 500);
+    });
+    out({ step: "got", value: got });
+    s.disconnect();
+  },
+
+  // The loly counter across instances: opts.sockets sockets spread over
+  // opts.urls each send opts.each increments; every socket reports how many
+  // counter-update events it got and the highest count among them.
+  async counter() {
+    const socks = await Promise.all(Array.from({ length: opts.sockets }, (_, i) =>
+      connected(io(opts.urls[i % opts.urls.length] + "/chat", { path: opts.path || "/wss", reconnection: false,
+        forceNew: true, transports: ["websocket"], query: { user: "c" + i } }))));
+    const seen = socks.map(() => ({ n: 0, max: 0 }));
+    const total = opts.sockets * opts.each;
+    const all = new Promise((resolve) => socks.forEach((s, i) => s.on("counter-update", (u) => {
+      seen[i].n++; seen[i].max = Math.max(seen[i].max, u.count);
+      if (seen.every((x) => x.n >= total)) resolve();
+    })));
+    await Promise.all(socks.map(async (s) => { for (let j = 0; j < opts.each; j++) await ack(s, "increment", { by: 1 }); }));
+    await all;
+    out({ step: "seen", value: seen });
+    socks.forEach((s) => s.disconnect());
+  },
+
+  // Presence across instances: u1 on the first url, u2 on the second; both
+  // ask who is online, then u2 leaves and u1 asks again.
+  async presence() {
+    const mk = (url, user) => connected(io(url + "/chat", { path: opts.path || "/wss", reconnection: false,
+      forceNew: true, query: { user } }));
+    const [u1, u2] = await Promise.all([mk(opts.urls[0], "u1"), mk(opts.urls[1], "u2")]);
+    out({ step: "connected" });
+    await ack(u1, "join", { room: "lobby" });
+    await ack(u2, "join", { room: "lobby" });
+    out({ step: "joined" });
+    out({ step: "both", a: await ack(u1, "online", {}), b: await ack(u2, "online", {}),
+          roomA: await ack(u1, "online", { room: "lobby" }), roomB: await ack(u2, "online", { room: "lobby" }) });
+    u2.disconnect();
+    await new Promise((r) => setTimeout(r, 200));
+    out({ step: "after", a: await ack(u1, "online", {}) });
+    u1.disconnect();
   },
 
   // Send a list of [event, data] with acks and print the answers.
   async send() {
-    const s = await connected(connect("/chat", { auth: { token: opts.token } }));
+    const s = await connected(connect("/chat", { auth: { token: opts.token }, query: opts.query || {} }));
     const answers = [];
     for (const [ev, data] of opts.events) answers.push(await ack(s, ev, data));
     out({ step: "answers", value: answers });
