@@ -586,6 +586,15 @@ func (e *eioSession) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 func (e *eioSession) receive(p eioPacket) {
 	e.procMu.Lock()
 	defer e.procMu.Unlock()
+	// Handlers recover their own panics; this guards the codec, so that no
+	// packet can take the process down.
+	defer func() {
+		if r := recover(); r != nil {
+			e.srv.cfg.Logger.Error("realtime: panic while reading a Socket.IO packet; closing the session",
+				"sid", e.sid, "panic", fmt.Sprint(r))
+			go e.shut(&CloseError{Code: CloseInternal, Reason: "internal error"})
+		}
+	}()
 	if p.binary {
 		e.attachment(p.data)
 		return

@@ -242,7 +242,8 @@ func insertAttachments(data []byte, atts [][]byte) ([]byte, error) {
 		switch t := v.(type) {
 		case map[string]any:
 			if ph, _ := t["_placeholder"].(bool); ph {
-				n, err := t["num"].(json.Number).Int64()
+				num, _ := t["num"].(json.Number)
+				n, err := num.Int64()
 				if err != nil || n < 0 || int(n) >= len(atts) {
 					bad = errSIOPacket
 					return nil

@@ -1,0 +1,102 @@
+package realtime
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzSocketIOPacket feeds the Socket.IO packet parser, the event argument
+// splitter and the attachment placer with arbitrary bytes: none may panic,
+// and what they accept must be well formed.
+func FuzzSocketIOPacket(f *testing.F) {
+	for _, seed := range []string{
+		`0`, `0/chat,`, `0/chat,{"token":"t-u1"}`, `1/chat,`, `2["hello"]`, `2["hello",{"a":1}]`,
+		`2/chat,0["join",{"room":"r1"}]`, `2/chat,17["x",1,2,3]`, `3/chat,5[{"answer":42}]`, `3/chat,5[]`,
+		`51-["file",{"_placeholder":true,"num":0}]`, `52-/chat,3["f",{"_placeholder":true,"num":1}]`,
+		`61-/chat,0[{"_placeholder":true,"num":0}]`, `5999-[]`, `5-1-[]`, `5x-[]`, `2/chat`, `2/chat?x=1,["a"]`,
+		`2[`, `2[1]`, `2[""]`, `2["__loly:error"]`, `2["$connect"]`, `2` + string(make([]byte, 300)),
+		`4/chat,{"message":"nope"}`, `7`, ``, `2["a",{"_placeholder":true,"num":99}]`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := parseSIO(b)
+		if err != nil {
+			return
+		}
+		if p.typ < sioConnect || p.typ > sioBinaryAck || p.ns == "" || p.ns[0] != '/' || p.attachments > maxAttachments || p.id < -1 {
+			t.Fatalf("parseSIO(%q) accepted %+v", b, p)
+		}
+		if p.typ == sioEvent {
+			env, derr := sioEventArgs(p)
+			if derr == nil && (env.event == "" || len(env.event) > MaxEventNameBytes || reservedName(env.event) || env.id < 0) {
+				t.Fatalf("sioEventArgs(%q) accepted %+v", p.data, env)
+			}
+			if derr == nil && env.data != nil && !json.Valid(env.data) {
+				t.Fatalf("sioEventArgs(%q) gave invalid data %q", p.data, env.data)
+			}
+		}
+		if p.attachments > 0 {
+			atts := make([][]byte, p.attachments)
+			for i := range atts {
+				atts[i] = []byte{byte(i), 0, 255}
+			}
+			if out, err := insertAttachments(p.data, atts); err == nil && !json.Valid(out) {
+				t.Fatalf("insertAttachments(%q) gave invalid JSON %q", p.data, out)
+			}
+		}
+		_ = sioAckArgs(p.data)
+	})
+}
+
+// FuzzSocketIOEventRoundTrip checks that what the server encodes, the
+// parser reads back: the namespace, the ack id, the event and the data.
+func FuzzSocketIOEventRoundTrip(f *testing.F) {
+	f.Add("/chat", int64(3), "chat:send", []byte(`{"text":"hi"}`))
+	f.Add("/", int64(-1), "x", []byte(`[1,"two",null]`))
+	f.Add("/a", int64(0), "é\n\"", []byte(`"s"`))
+	f.Fuzz(func(t *testing.T, ns string, id int64, event string, data []byte) {
+		// Names that are not valid UTF-8 are sent with U+FFFD in place of the
+		// bad bytes, as encoding/json does; the round trip is for valid ones.
+		if !utf8.ValidString(event) || !utf8.ValidString(ns) {
+			return
+		}
+		if ns == "" || ns[0] != '/' || bytes.ContainsAny([]byte(ns), ",?") || id < -1 || !json.Valid(data) ||
+			event == "" || len(event) > MaxEventNameBytes || reservedName(event) || bytes.Contains(data, []byte(binaryKey)) {
+			return
+		}
+		var compact bytes.Buffer
+		if json.Compact(&compact, data) != nil || compact.String() == "null" {
+			return
+		}
+		data = compact.Bytes()
+		m := encodeSIOEvent(ns, id, event, data)
+		p, err := parseSIO(m.packet)
+		if err != nil {
+			t.Fatalf("parseSIO(%q): %v", m.packet, err)
+		}
+		if p.ns != ns || p.id != id || p.typ != sioEvent {
+			t.Fatalf("round trip of %q: %+v", m.packet, p)
+		}
+		env, derr := sioEventArgs(p)
+		if derr != nil {
+			t.Fatalf("sioEventArgs(%q): %v", p.data, derr)
+		}
+		var want, got any
+		_ = json.Unmarshal(data, &want)
+		_ = json.Unmarshal(env.data, &got)
+		if env.event != event {
+			t.Fatalf("event %q came back as %q", event, env.event)
+		}
+		if jw, _ := json.Marshal(want); !bytes.Equal(jw, mustJSON(got)) {
+			t.Fatalf("data %s came back as %s", data, env.data)
+		}
+	})
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
