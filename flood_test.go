@@ -379,4 +379,3 @@ func TestRoomJoinFlood(t *testing.T) {
 		t.Fatal("a 101st room was joined")
 	}
 }
-

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -204,6 +205,8 @@ func FuzzRouteChecks(f *testing.F) {
 	f.Add("/chat/", "send", "other", 1.0, 0, uint8(0))
 	f.Add("/a\n  - route /b: fake", "ok", "ok2", 1.0, 0, uint8(0))
 	f.Add("/\xff", "\xff", "ok", 1.0, 0, uint8(0))
+	f.Add("/a:b", "ok", "ok2", 1.0, 0, uint8(0))
+	f.Add("/\u0085", "ok", "ok2", 1.0, 0, uint8(0))
 	f.Fuzz(func(t *testing.T, ns, ev1, ev2 string, eps float64, burst int, flags uint8) {
 		noop := func(*Ctx) error { return nil }
 		e1 := Event{Handler: noop}
@@ -270,7 +273,7 @@ func routeNamespaceOK(ns string) bool {
 		return false
 	}
 	for _, r := range ns {
-		if r == '?' || r == '#' || r < 0x20 || r == 0x7f {
+		if r == '?' || r == '#' || r == ':' || unicode.IsControl(r) {
 			return false
 		}
 	}

@@ -199,7 +199,7 @@ func TestHostileInputMatrix(t *testing.T) {
 		{name: "nesting depth 10,000 in data (past encoding/json's limit)",
 			send: textRow(`{"event":"size","id":20,"data":` + nested(10000) + `}`), code: realtime.CodeBadMessage},
 		{name: "nesting depth 9,998 in data is accepted",
-			send: textRow(`{"event":"size","id":21,"data":` + nested(9998) + `}`),
+			send:  textRow(`{"event":"size","id":21,"data":` + nested(9998) + `}`),
 			check: ackIs(`{"bytes":` + strconv.Itoa(len(nested(9998))) + `,"elements":1}`)},
 		{name: "nesting depth 9,998 into a struct",
 			send: textRow(`{"event":"typed","id":22,"data":` + nested(9998) + `}`), code: realtime.CodeBadPayload, event: "typed", ack: 22},

@@ -119,6 +119,12 @@ func checkNamespace(ns string) string {
 		// could ever reach this namespace.
 		return fmt.Sprintf("namespace %q ends with \"/\"; clients reach it as %q, so name it that", ns, strings.TrimRight(ns, "/"))
 	}
+	if strings.Contains(ns, ":") {
+		// Cluster topics are "room:<ns>:<room>" and "user:<ns>:<id>": a
+		// colon in a namespace would let room "b:x" of /a and room "x" of
+		// /a:b share a topic, and emits cross namespaces.
+		return fmt.Sprintf("namespace %q holds a \":\", which cluster topics use as a separator; use another character", ns)
+	}
 	if !utf8.ValidString(ns) || strings.IndexFunc(ns, unicode.IsControl) >= 0 {
 		return fmt.Sprintf("namespace %q holds control characters or invalid UTF-8", ns)
 	}

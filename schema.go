@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/invopop/validation"
 )
@@ -98,7 +100,21 @@ func decodeJSON(data []byte, v any, disallowUnknown bool) error {
 		return &Error{Code: CodeBadPayload, Message: "invalid payload", Cause: err,
 			Details: map[string]any{field: "must be " + jsonKind(typeErr.Type.Kind().String())}}
 	}
-	return &Error{Code: CodeBadPayload, Message: "invalid payload: " + err.Error(), Cause: err}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	// encoding/json's own texts ("json: unknown field ...", a time that
+	// does not parse) describe Go types, not the protocol: the client gets
+	// the field when one is named, and the text stays in Cause for logs.
+	if quoted, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if field, uerr := strconv.Unquote(quoted); uerr == nil && len(field) <= MaxEventNameBytes {
+			return &Error{Code: CodeBadPayload, Message: "invalid payload: unknown field " + quoted, Cause: err,
+				Details: map[string]any{field: "is not allowed"}}
+		}
+		return &Error{Code: CodeBadPayload, Message: "invalid payload: unknown field", Cause: err}
+	}
+	return &Error{Code: CodeBadPayload, Message: "invalid payload", Cause: err}
 }
 
 func jsonKind(goKind string) string {
