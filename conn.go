@@ -205,6 +205,11 @@ func (s *server) OnMessage(ws *gws.Conn, msg *gws.Message) {
 }
 
 func (c *conn) dispatch(line []byte) {
+	// A socket closed by an earlier envelope of the same frame (a kick, an
+	// abuse close) runs nothing more.
+	if c.leaving() {
+		return
+	}
 	env, derr := decodeEnvelope(line)
 	c.sock.handle(env, derr)
 }

@@ -104,6 +104,9 @@ func (s *Socket) handle(env envelope, derr *Error) {
 	err := s.run(ctx, ep.chain)
 	if err != nil {
 		s.ns.srv.cfg.ErrorHandler(ctx, err)
+		if e := ErrorOf(err); e.Close != 0 {
+			s.link.close(s, e.Close, e.Message)
+		}
 	} else if ctx.ackID > 0 && !ctx.acked {
 		ctx.acked = true
 		s.link.ack(s, ctx.ackID, nil, false)

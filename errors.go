@@ -50,6 +50,10 @@ type Error struct {
 	RequestID string `json:"requestId,omitempty"`
 	Details   any    `json:"details,omitempty"`
 	Cause     error  `json:"-"`
+	// Close, when not zero, closes the socket with this WebSocket close code
+	// once the error has been sent (a Socket.IO socket is disconnected from
+	// its namespace). RateLimit sets it for sustained abuse (1008).
+	Close uint16 `json:"-"`
 }
 
 // NewError returns an *Error with the code, message and optional details.
@@ -90,7 +94,7 @@ func ErrorOf(err error) *Error {
 		return nil
 	}
 	var e *Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && e != nil {
 		cp := *e
 		if cp.Cause == nil && e != err {
 			cp.Cause = err

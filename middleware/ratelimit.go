@@ -148,11 +148,13 @@ func (rl *rateLimiter) allow(c *realtime.Ctx) error {
 	if !refused {
 		return nil
 	}
-	if rl.abusive(sl, now) {
-		c.Socket().Close(realtime.ClosePolicy, "rate limit abuse")
-	}
-	return &realtime.Error{Code: realtime.CodeRateLimit, Message: realtime.ErrRateLimited.Message,
+	e := &realtime.Error{Code: realtime.CodeRateLimit, Message: realtime.ErrRateLimited.Message,
 		Details: map[string]int64{"retryAfterMs": int64(math.Ceil(float64(wait) / float64(time.Millisecond)))}}
+	if rl.abusive(sl, now) {
+		// The client gets this refusal, then the close.
+		e.Close = realtime.ClosePolicy
+	}
+	return e
 }
 
 // delay is how long until b has a token again.
