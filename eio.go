@@ -790,7 +790,9 @@ func (eioEvents) OnClose(ws *gws.Conn, err error) {
 	mine := sess.ws == ws
 	upgraded := sess.upgraded
 	if mine && !upgraded {
-		sess.ws = nil // the upgrade failed: the session goes on polling
+		// The upgrade failed: the session goes on polling, and polls wait
+		// again.
+		sess.ws, sess.probing = nil, false
 	}
 	sess.mu.Unlock()
 	if mine && upgraded {
