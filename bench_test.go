@@ -13,7 +13,7 @@ func BenchmarkDecodeEnvelope(b *testing.B) {
 	b.SetBytes(int64(len(benchLine)))
 	for b.Loop() {
 		env, err := decodeEnvelope(benchLine)
-		if err != nil || env.id != 7 || env.event != "chat:send" {
+		if err != nil || env.id != 7 || env.eventName() != "chat:send" {
 			b.Fatalf("decode: %+v %v", env, err)
 		}
 	}

@@ -88,14 +88,27 @@ func (s *Socket) disconnect(reason error) {
 // handle runs one client event (or the error of one that could not be
 // decoded) through the chain and answers it.
 func (s *Socket) handle(env envelope, derr *Error) {
-	ctx := acquireCtx(s, KindEvent, env.event)
-	ctx.ackID = env.id
 	ep := s.ns.invalid
+	event := env.event
+	if derr == nil {
+		if event != "" {
+			ep = s.ns.events[event]
+		} else {
+			ep = s.ns.events[string(env.name)] // indexing by string(bytes) does not copy
+		}
+		if ep != nil {
+			event = ep.name // the registered name: no copy of the frame's bytes is kept
+		} else if env.event == "" {
+			event = string(env.name)
+		}
+	}
+	ctx := acquireCtx(s, KindEvent, event)
+	ctx.ackID = env.id
 	if derr != nil {
 		ctx.decodeErr = derr
 	} else {
 		ctx.data = env.data
-		if ep = s.ns.events[env.event]; ep != nil {
+		if ep != nil {
 			ctx.endpoint = &ep.Event
 		} else {
 			ep = s.ns.notFound

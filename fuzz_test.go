@@ -71,8 +71,8 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if !bytes.Equal(in, b) {
 			t.Fatal("decodeEnvelope modified its input")
 		}
-		if len(env.event) > MaxEventNameBytes {
-			t.Fatalf("event name of %d bytes returned", len(env.event))
+		if len(env.eventName()) > MaxEventNameBytes {
+			t.Fatalf("event name of %d bytes returned", len(env.eventName()))
 		}
 		if env.id < 0 {
 			t.Fatalf("negative ack id %d returned", env.id)
@@ -87,15 +87,15 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if !utf8.Valid(b) || !json.Valid(b) {
 			t.Fatalf("accepted input that is not valid UTF-8 JSON: %q", b)
 		}
-		if env.event == "" || reservedName(env.event) || !utf8.ValidString(env.event) {
-			t.Fatalf("accepted event name %q", env.event)
+		if env.eventName() == "" || reservedName(env.eventName()) || !utf8.ValidString(env.eventName()) {
+			t.Fatalf("accepted event name %q", env.eventName())
 		}
 		if env.data != nil && (!json.Valid(env.data) || string(env.data) == "null") {
 			t.Fatalf("accepted data %q", env.data)
 		}
 		// What was accepted decodes the same once re-encoded the way a
 		// well-behaved client would send it.
-		re := map[string]any{"event": env.event}
+		re := map[string]any{"event": env.eventName()}
 		if env.data != nil {
 			re["data"] = env.data
 		}
@@ -107,7 +107,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Fatalf("re-encode: %v", merr)
 		}
 		env2, err2 := decodeEnvelope(rb)
-		if err2 != nil || env2.event != env.event || env2.id != env.id || !jsonEqual(env2.data, env.data) {
+		if err2 != nil || env2.eventName() != env.eventName() || env2.id != env.id || !jsonEqual(env2.data, env.data) {
 			t.Fatalf("round trip of %q: %+v, %v; first decode %+v", b, env2, err2, env)
 		}
 	})

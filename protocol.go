@@ -3,7 +3,7 @@ package realtime
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -30,19 +30,22 @@ const (
 )
 
 // envelope is one decoded client message. data stays raw JSON until a
-// handler or the Validate stage asks for it.
+// handler or the Validate stage asks for it, and may share the frame's
+// memory. A successfully decoded native envelope leaves event empty and
+// carries the name as bytes, so that a registered event costs no string.
 type envelope struct {
 	event string
+	name  []byte
 	data  json.RawMessage
 	id    int64
 }
 
-// wireEnvelope is the client envelope as encoding/json sees it; id is raw so
-// that "7", 7.5 and -1 can be told apart from 7.
-type wireEnvelope struct {
-	Event *string         `json:"event"`
-	Data  json.RawMessage `json:"data"`
-	ID    json.RawMessage `json:"id"`
+// eventName returns the event name as a string.
+func (e envelope) eventName() string {
+	if e.event != "" {
+		return e.event
+	}
+	return string(e.name)
 }
 
 func badMessage(msg string) *Error {
@@ -54,51 +57,158 @@ func reservedName(name string) bool {
 	return strings.HasPrefix(name, ReservedPrefix) || strings.HasPrefix(name, "$")
 }
 
-// decodeEnvelope decodes one client envelope. On failure it returns what it
-// could read (the event name, the ack id) with a BAD_MESSAGE error, so the
-// error can still be acked and attributed.
+// The messages of decodeEnvelope's refusals.
+const (
+	msgNotUTF8     = "envelope is not valid UTF-8"
+	msgNotJSON     = "envelope is not valid JSON"
+	msgWrongTypes  = "envelope must be a JSON object whose event is a string"
+	msgNoEvent     = "event is required"
+	msgLongEvent   = "event name is longer than 128 bytes"
+	msgBadID       = "id must be a positive integer"
+	msgReservedFmt = "event name %s is reserved for the server"
+)
+
+// decodeEnvelope decodes one client envelope: a JSON object whose members
+// "event", "data" and "id" matter (matched exactly; the last of duplicates
+// wins; others are ignored). On failure it returns what it could read (the
+// event name, the ack id) with a BAD_MESSAGE error, so the error can still be
+// acked and attributed.
+//
+// It does not build the JSON: once the frame is known valid, it finds the
+// three members' spans by skipping values, so a valid envelope of a known
+// event costs no allocation, and nesting depth costs no stack.
 func decodeEnvelope(b []byte) (envelope, *Error) {
 	var env envelope
 	if !utf8.Valid(b) {
-		return env, badMessage("envelope is not valid UTF-8")
+		return env, badMessage(msgNotUTF8)
 	}
-	var w wireEnvelope
-	err := json.Unmarshal(b, &w)
-	var typeErr *json.UnmarshalTypeError
-	if err != nil && !errors.As(err, &typeErr) {
-		return env, badMessage("envelope is not valid JSON")
+	if !json.Valid(b) {
+		return env, badMessage(msgNotJSON)
 	}
-	// encoding/json fills the fields it can despite a type error, so the
-	// event survives a bad id and the ack id a wrongly typed event: the error
-	// can still be attributed and acked.
-	if w.Event != nil && len(*w.Event) <= MaxEventNameBytes {
-		env.event = *w.Event
+	i := skipSpace(b, 0)
+	if b[i] != '{' {
+		return env, badMessage(msgWrongTypes)
 	}
-	if len(w.ID) > 0 && string(w.ID) != "null" {
-		id, perr := strconv.ParseInt(string(w.ID), 10, 64)
+	var eventRaw, idRaw, dataRaw []byte
+	i = skipSpace(b, i+1)
+	for b[i] != '}' {
+		keyEnd := skipString(b, i)
+		key := unquote(b[i:keyEnd])
+		i = skipSpace(b, keyEnd)
+		i = skipSpace(b, i+1) // past ':'
+		end := skipValue(b, i)
+		val := b[i:end]
+		switch string(key) {
+		case "event":
+			eventRaw = val
+		case "data":
+			dataRaw = val
+		case "id":
+			idRaw = val
+		}
+		i = skipSpace(b, end)
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	// The event is read first, so that the errors below can name it.
+	eventIsString := len(eventRaw) > 0 && eventRaw[0] == '"'
+	if eventIsString {
+		env.name = unquote(eventRaw)
+	}
+	tooLong := len(env.name) > MaxEventNameBytes
+	fail := func(msg string) (envelope, *Error) {
+		if !tooLong {
+			env.event = string(env.name)
+		}
+		env.name = nil
+		return env, badMessage(msg)
+	}
+	if len(idRaw) > 0 && string(idRaw) != "null" {
+		id, perr := strconv.ParseInt(string(idRaw), 10, 64)
 		if perr != nil || id <= 0 {
-			return env, badMessage("id must be a positive integer")
+			return fail(msgBadID)
 		}
 		env.id = id
 	}
-	if err != nil {
-		return env, badMessage("envelope must be a JSON object whose event is a string")
-	}
-	if w.Event == nil {
-		return env, badMessage("event is required")
+	if len(eventRaw) > 0 && !eventIsString && string(eventRaw) != "null" {
+		return fail(msgWrongTypes)
 	}
 	switch {
-	case *w.Event == "":
-		return env, badMessage("event is required")
-	case len(*w.Event) > MaxEventNameBytes:
-		return env, badMessage("event name is longer than 128 bytes")
-	case reservedName(env.event):
-		return env, badMessage("event name " + strconv.Quote(env.event) + " is reserved for the server")
+	case tooLong:
+		return fail(msgLongEvent)
+	case len(env.name) == 0:
+		return fail(msgNoEvent)
+	case bytes.HasPrefix(env.name, []byte(ReservedPrefix)) || bytes.HasPrefix(env.name, []byte("$")):
+		return fail(fmt.Sprintf(msgReservedFmt, strconv.Quote(string(env.name))))
 	}
-	if len(w.Data) > 0 && string(w.Data) != "null" {
-		env.data = w.Data
+	if len(dataRaw) > 0 && string(dataRaw) != "null" {
+		env.data = dataRaw
 	}
 	return env, nil
+}
+
+// unquote returns the contents of a valid JSON string token: the bytes
+// themselves when there is no escape, a decoded copy otherwise.
+func unquote(tok []byte) []byte {
+	inner := tok[1 : len(tok)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return inner
+	}
+	var s string
+	_ = json.Unmarshal(tok, &s)
+	return []byte(s)
+}
+
+// The skip functions walk JSON already checked by json.Valid.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string token at b[i] == '"'.
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index just past the value that starts at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = skipString(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	return j
 }
 
 // splitFrame calls fn for each non-empty envelope in a frame, in order.
