@@ -266,7 +266,7 @@ func TestSocketIOReconnectAfterRestart(t *testing.T) {
 	mux := sioMux(t, realtime.Config{}, nil)
 	srv := realtimetest.NewServer(t, mux)
 	addr := srv.Listener.Addr().String()
-	nc := siotest.Start(t, "reconnect", map[string]any{"url": srv.Server.URL, "token": "t-u1", "timeoutMs": 20000})
+	nc := siotest.Start(t, "reconnect", map[string]any{"url": srv.Server.URL, "token": "t-u1"})
 	_ = nc.Next(t) // connected
 	srv.Close()    // graceful shutdown: the client sees its transport close
 	if l := nc.Next(t); l["step"] != "disconnected" {

@@ -43,7 +43,7 @@ func TestSocketIOAcceptance2SharedCounter(t *testing.T) {
 	a, b := twoInstances(t, clusterOpts{})
 	const sockets, each = 20, 50
 	c := siotest.Start(t, "counter", map[string]any{"urls": []string{a.srv.Server.URL, b.srv.Server.URL},
-		"sockets": sockets, "each": each, "timeoutMs": 25000})
+		"sockets": sockets, "each": each})
 	l := c.Next(t)
 	for i, s := range l["value"].([]any) {
 		seen := s.(map[string]any)

@@ -70,7 +70,7 @@ func Start(t *testing.T, scenario string, opts map[string]any) *Client {
 	t.Helper()
 	NeedNode(t)
 	raw, _ := json.Marshal(opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, "node", "client.js", scenario, string(raw))
 	cmd.Dir = Dir
@@ -117,7 +117,7 @@ func (nc *Client) Next(t *testing.T) Line {
 			t.Fatalf("client error: %v", e)
 		}
 		return l
-	case <-time.After(20 * time.Second):
+	case <-time.After(45 * time.Second):
 		t.Fatal("no line from the client")
 	}
 	return nil

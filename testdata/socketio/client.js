@@ -9,7 +9,7 @@ const [scenario, rawOpts] = process.argv.slice(2);
 const opts = JSON.parse(rawOpts || "{}");
 const out = (o) => console.log(JSON.stringify(o));
 const fail = (msg) => { out({ error: String(msg) }); process.exit(1); };
-setTimeout(() => fail("scenario timed out"), opts.timeoutMs || 15000).unref();
+setTimeout(() => fail("scenario timed out"), opts.timeoutMs || 40000).unref();
 
 const connect = (ns, extra = {}) =>
   io(opts.url + ns, { path: opts.path || "/wss", reconnection: false, forceNew: true, ...opts.client, ...extra });
@@ -18,7 +18,8 @@ const connected = (s) => new Promise((resolve, reject) => {
   s.once("connect_error", (e) => reject(e));
 });
 const next = (s, ev) => new Promise((resolve) => s.once(ev, (...args) => resolve(args)));
-const ack = (s, ev, ...args) => s.timeout(5000).emitWithAck(ev, ...args);
+// Generous: the race detector and a busy machine slow the server down.
+const ack = (s, ev, ...args) => s.timeout(15000).emitWithAck(ev, ...args);
 const transportName = (s) => s.io.engine.transport.name;
 
 const scenarios = {
