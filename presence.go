@@ -234,12 +234,10 @@ func (p *presence) users(ctx context.Context, ns string, kind byte, name string)
 			}
 			continue
 		}
+		// A user (topicUser) is online when listed in the namespace anywhere.
 		key := presenceNS(id, ns)
-		switch kind {
-		case topicRoom:
+		if kind == topicRoom {
 			key = presenceRoom(id, ns, name)
-		case topicUser:
-			// A user is online when listed in the namespace anywhere.
 		}
 		members, err := p.st.SetMembers(ctx, key)
 		if err != nil {

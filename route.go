@@ -75,7 +75,7 @@ type AuthFunc func(c *Ctx) (*User, error)
 // is reported as it is.
 type GuardFunc func(c *Ctx) (bool, error)
 
-// routeError collects the problems of route definitions.
+// routeProblems collects the problems of route definitions.
 type routeProblems struct {
 	list []string
 }
