@@ -3,7 +3,6 @@ package realtime_test
 import (
 	"encoding/json"
 	"errors"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -227,4 +226,3 @@ func TestNotFoundHandler(t *testing.T) {
 	}
 }
 
-var _ = reflect.DeepEqual

@@ -1,7 +1,6 @@
 package realtime_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -158,4 +157,3 @@ func TestAcks(t *testing.T) {
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
-var _ = context.Background

@@ -3,7 +3,6 @@ package realtime_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -300,4 +299,3 @@ func TestOversizedFrameCloses1009(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
