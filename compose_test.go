@@ -225,4 +225,3 @@ func TestNotFoundHandler(t *testing.T) {
 		t.Fatalf("want only the custom reply, got %s", raws(evs))
 	}
 }
-

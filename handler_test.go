@@ -156,4 +156,3 @@ func TestAcks(t *testing.T) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
-

@@ -298,4 +298,3 @@ func TestOversizedFrameCloses1009(t *testing.T) {
 		t.Fatal("the oversized frame was handled")
 	}
 }
-
