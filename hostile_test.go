@@ -301,6 +301,7 @@ func TestHostileInputMatrix(t *testing.T) {
 				if cf.code != row.close {
 					t.Fatalf("closed with %v, want %d", cf, row.close)
 				}
+				t.Logf("%v", cf)
 				if !closedWithin(rc.nc, 5*time.Second) {
 					t.Fatal("the connection is still open after the close frame")
 				}
