@@ -16,7 +16,9 @@ import (
 // and each event with its handler and settings. Register it with Mux.Route;
 // the mux checks it, with every other route, before it serves a socket.
 type Route struct {
-	// Namespace is the namespace the route serves, like "/chat" (default "/").
+	// Namespace is the namespace the route serves, like "/chat" (default "/"):
+	// a clean URL path without a trailing slash, a colon (cluster topics use
+	// it as a separator) or control characters.
 	Namespace string
 	// Auth, when set, replaces the mux-level auth hook for this namespace
 	// (see middleware.Auth).
