@@ -32,7 +32,9 @@ func TestCredentialsNeverInLogsOrErrors(t *testing.T) {
 		queryTok  = "query-SECRET-3333"
 		badTok    = "wrong-SECRET-4444"
 	)
-	secrets := []string{"SECRET", "1111", "2222", "3333", "4444"}
+	// The tokens, and their distinctive part alone (a substring of a
+	// token in a log is as bad as the whole).
+	secrets := []string{bearerTok, cookieTok, queryTok, badTok, "SECRET"}
 	users := map[string]string{bearerTok: "alice", cookieTok: "bob", queryTok: "carol"}
 
 	sink := &syncBuffer{}
