@@ -412,3 +412,40 @@ func TestLimitsHaveSafeDefaults(t *testing.T) {
 		t.Fatalf("1000 replies into a queue of 7: %v, want 1013", r)
 	}
 }
+
+// Cross-site WebSocket hijacking: the shapes of Origin a hostile page could
+// make a browser send (or that look close to an allowed one) are refused
+// with 403 before any upgrade. TestOrigin covers the rules; these are the
+// near misses.
+func TestOriginHijackAttempts(t *testing.T) {
+	var connects atomic.Int32
+	for _, tc := range []struct {
+		name    string
+		allowed []string
+		origin  func(host string) string
+	}{
+		{"sandboxed page: null", nil, func(string) string { return "null" }},
+		{"same host as a subdomain of evil", nil, func(h string) string { return "http://" + strings.Split(h, ":")[0] + ".evil.example" }},
+		{"same host, other port", nil, func(h string) string { return "http://" + strings.Split(h, ":")[0] + ":1" }},
+		{"userinfo trick", nil, func(h string) string { return "http://" + h + "@evil.example" }},
+		{"garbage", nil, func(string) string { return "::not a url::" }},
+		{"allowed origin as a prefix", []string{"https://app.example"}, func(string) string { return "https://app.example.evil.example" }},
+		{"allowed origin, other scheme", []string{"https://app.example"}, func(string) string { return "http://app.example" }},
+		{"allowed origin, other port", []string{"https://app.example"}, func(string) string { return "https://app.example:8443" }},
+		{"allowed origin with a path", []string{"https://app.example"}, func(string) string { return "https://app.example/x" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mux := realtime.New(quiet(realtime.Config{AllowedOrigins: tc.allowed}))
+			mux.OnConnect(func(c *realtime.Ctx) error { connects.Add(1); return nil })
+			srv := realtimetest.NewServer(t, mux)
+			host := strings.TrimPrefix(srv.Server.URL, "http://")
+			_, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), http.Header{"Origin": {tc.origin(host)}})
+			if err == nil || !strings.Contains(err.Error(), "403") {
+				t.Fatalf("Origin %q: %v, want HTTP 403", tc.origin(host), err)
+			}
+		})
+	}
+	if connects.Load() != 0 {
+		t.Fatalf("%d refused origins reached OnConnect", connects.Load())
+	}
+}
