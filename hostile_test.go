@@ -87,10 +87,8 @@ type hostileRow struct {
 	// code is the one __loly:error expected ("" for none); event is the
 	// event it must name.
 	code, event string
-	// ack is an id whose ack must carry the error, or, with ackData, the
-	// data.
-	ack     int64
-	ackData string
+	// ack is an id whose ack must carry the error.
+	ack int64
 	// close is the close code expected (0: the socket stays open and must
 	// keep serving).
 	close uint16
