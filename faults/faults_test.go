@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,7 +60,13 @@ func server(t *testing.T) string {
 			args = append(args, "-race")
 		}
 		args = append(args, "./internal/server")
-		out, err := exec.Command("go", args...).CombinedOutput()
+		// The go command of the toolchain running the tests, when it is
+		// not first on PATH.
+		goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goCmd); err != nil {
+			goCmd = "go"
+		}
+		out, err := exec.Command(goCmd, args...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build ./internal/server: %v\n%s", err, out)
 		}
