@@ -53,6 +53,7 @@ const (
 	DefaultShardedPrefix    = "{loly:rt}:"
 	DefaultPublishTimeout   = time.Second
 	DefaultSubscribeTimeout = 5 * time.Second
+	DefaultFailFastFor      = time.Second
 )
 
 // pingInterval paces the health check of the pub/sub connection: it is
@@ -97,7 +98,18 @@ type Options struct {
 	// SubscribeTimeout bounds each Subscribe and Unsubscribe whose context
 	// has no deadline. The default is DefaultSubscribeTimeout.
 	SubscribeTimeout time.Duration
+	// FailFastFor is how long after a failed Publish the next ones fail at
+	// once with ErrUnavailable instead of each waiting PublishTimeout; after
+	// it, one Publish tries Redis again while the others keep failing fast.
+	// So while Redis is down a handler that emits loses no time, and the
+	// first publish after Redis is back succeeds. The default is
+	// DefaultFailFastFor; a negative value turns it off.
+	FailFastFor time.Duration
 }
+
+// ErrUnavailable is returned by Publish, without trying Redis, shortly after
+// a publish failed (see Options.FailFastFor).
+var ErrUnavailable = errors.New("redis: unavailable: a recent publish failed")
 
 // Broker is a broadcast.Broker on Redis pub/sub. Create it with New or Open;
 // all methods are safe for concurrent use.
@@ -112,6 +124,9 @@ type Broker struct {
 	lastRecv atomic.Int64 // UnixNano of the last thing read from the pub/sub connection
 	seq      atomic.Uint64
 	refusals atomic.Uint64 // error replies read from the pub/sub connection
+	// failedAt is when the last Publish failed (UnixNano), or 0 after a
+	// success: the fail-fast window of Options.FailFastFor.
+	failedAt atomic.Int64
 
 	mu      sync.Mutex // guards the fields below
 	started bool
@@ -150,6 +165,9 @@ func New(client goredis.UniversalClient, opts Options) (*Broker, error) {
 	}
 	if opts.SubscribeTimeout == 0 {
 		opts.SubscribeTimeout = DefaultSubscribeTimeout
+	}
+	if opts.FailFastFor == 0 {
+		opts.FailFastFor = DefaultFailFastFor
 	}
 	return &Broker{
 		client:    client,
@@ -260,6 +278,14 @@ func (b *Broker) Publish(ctx context.Context, topic string, payload []byte) erro
 	if b.closed.Load() {
 		return errClosed
 	}
+	if failed := b.failedAt.Load(); failed != 0 && b.opts.FailFastFor > 0 {
+		// Within the window every caller fails at once; after it, the one
+		// that wins the swap tries Redis and the others still fail fast.
+		if time.Since(time.Unix(0, failed)) < b.opts.FailFastFor ||
+			!b.failedAt.CompareAndSwap(failed, time.Now().UnixNano()) {
+			return fmt.Errorf("redis: publish %q: %w", topic, ErrUnavailable)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
 	var err error
@@ -269,8 +295,10 @@ func (b *Broker) Publish(ctx context.Context, topic string, payload []byte) erro
 		err = b.client.Publish(ctx, b.channel(topic), payload).Err()
 	}
 	if err != nil {
+		b.failedAt.Store(time.Now().UnixNano())
 		return fmt.Errorf("redis: publish %q: %w", topic, err)
 	}
+	b.failedAt.Store(0)
 	return nil
 }
 

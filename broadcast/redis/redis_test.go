@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"runtime"
 	"sync"
@@ -208,6 +209,11 @@ func TestOutage(t *testing.T) {
 		t.Logf("Publish with Redis down: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("Publish with Redis down did not return")
+	}
+	// Right after a failure, publishes fail fast without trying Redis, so
+	// emitting handlers lose no time while it is down.
+	if err := a.Publish(ctx, "t", []byte("lost too")); !errors.Is(err, redis.ErrUnavailable) {
+		t.Fatalf("Publish right after a failed one: %v, want ErrUnavailable", err)
 	}
 	// Subscribe fails too, but the topic is kept and subscribed on return.
 	sctx, cancel := context.WithTimeout(ctx, time.Second)
