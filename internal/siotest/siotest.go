@@ -28,7 +28,7 @@ var Dir = func() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "socketio")
 }()
 
-// needNode skips the test when Node or socket.io-client is missing, unless
+// NeedNode skips the test when Node or socket.io-client is missing, unless
 // REQUIRE_NODE=1 (CI), where it fails.
 func NeedNode(t *testing.T) {
 	t.Helper()
