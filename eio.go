@@ -449,7 +449,7 @@ func (s *server) eioHandshake(w http.ResponseWriter, r *http.Request, transport 
 	sess.queue = append([]eioPacket{{data: sess.openPacket([]string{})}}, sess.queue...)
 	sess.kickLocked()
 	sess.mu.Unlock()
-	ws.ReadLoop()
+	go ws.ReadLoop()
 }
 
 // writePayload answers a long-poll with packets separated by 0x1e; binary
@@ -579,7 +579,7 @@ func (e *eioSession) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	}
 	e.ws = ws // not yet used for sending: the client still polls until "5"
 	e.mu.Unlock()
-	ws.ReadLoop()
+	go ws.ReadLoop()
 }
 
 // receive handles one client packet, in order.

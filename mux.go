@@ -424,7 +424,9 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.releaseIP(ip)
 		return
 	}
-	ws.ReadLoop()
+	// The read loop gets a goroutine of its own, so that this one, with the
+	// stack and buffers net/http gave the request, ends with the handshake.
+	go ws.ReadLoop()
 }
 
 func offersSubprotocol(r *http.Request) bool {
