@@ -80,13 +80,17 @@ func (s jsonSchema[T]) Parse(data json.RawMessage) (any, error) {
 // decodeJSON decodes data into v and reports failures as BAD_PAYLOAD with a
 // field-level detail where encoding/json names the field.
 func decodeJSON(data []byte, v any, disallowUnknown bool) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
+	var err error
 	if disallowUnknown {
+		// Only a Decoder can refuse unknown fields; it costs a buffer.
+		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
-	}
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("unexpected data after the JSON value")
+		err = dec.Decode(v)
+		if err == nil && dec.More() {
+			err = errors.New("unexpected data after the JSON value")
+		}
+	} else {
+		err = json.Unmarshal(data, v)
 	}
 	if err == nil {
 		return nil
