@@ -121,8 +121,8 @@ func (s *server) publish(ctx context.Context, name, except string, msg *message)
 	buf = appendJSONString(buf, msg.event)
 	buf = append(buf, '\n')
 	buf = append(buf, msg.data...)
-	if err := s.broker.Publish(ctx, name, buf); err != nil {
-		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: publish to other instances: %w", err)}
+	if err := s.publisher.enqueue(name, buf); err != nil {
+		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: err}
 	}
 	return nil
 }
@@ -212,10 +212,12 @@ func (t Target) topicName() string {
 }
 
 // Emit sends the event to every socket of the target: data is encoded once,
-// queued for the local sockets at once, and published once for the other
-// instances. It never waits for a client. It fails if data cannot be
-// encoded, or if the other instances cannot be reached; local sockets have
-// their copy either way.
+// queued for the local sockets at once, and queued once for the other
+// instances, which a background publisher forwards in order (a burst in one
+// round trip). It never waits for a client or for Redis. It fails if data
+// cannot be encoded, or while the other instances cannot be reached (a
+// publish failed within the last second); local sockets have their copy
+// either way.
 func (t Target) Emit(event string, data any) error {
 	if t.ns == nil {
 		return errors.New("realtime: Emit on a zero Target")

@@ -80,7 +80,8 @@ type server struct {
 	// period until they succeed or no local socket needs them.
 	pending map[string]topic
 
-	presence *presence
+	presence  *presence
+	publisher *publisher
 
 	// Engine.IO sessions (Socket.IO clients), by session id.
 	eioMu       sync.Mutex
@@ -354,6 +355,7 @@ func (s *server) start(ctx context.Context) error {
 				return fmt.Errorf("realtime: subscribe namespace %s: %w", name, err)
 			}
 		}
+		s.publisher = newPublisher(s.broker, s.cfg.Logger.Warn)
 		s.presence = newPresence(s)
 		if err := s.presence.start(ctx); err != nil {
 			return fmt.Errorf("realtime: register presence: %w", err)
@@ -571,6 +573,11 @@ func (m *Mux) Shutdown(ctx context.Context) error {
 // stopBackends stops what Start started: presence, the broker's
 // subscriptions, and the store when the mux made it.
 func (s *server) stopBackends() {
+	if s.publisher != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s.publisher.close(ctx)
+		cancel()
+	}
 	if s.presence != nil {
 		s.presence.close()
 	}

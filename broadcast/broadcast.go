@@ -66,3 +66,17 @@ type Broker interface {
 	// returns, no Handler call is running and none will start.
 	Close() error
 }
+
+// Message is one payload for one topic, for BatchPublisher.
+type Message struct {
+	Topic   string
+	Payload []byte
+}
+
+// BatchPublisher is implemented by brokers that can send several messages in
+// one round trip (a Redis pipeline, for example). The realtime Mux uses it,
+// when the broker has it, to forward a burst of emits at once. Messages are
+// published in order; an error means some or all of them were not.
+type BatchPublisher interface {
+	PublishBatch(ctx context.Context, msgs []Message) error
+}

@@ -302,6 +302,43 @@ func (b *Broker) Publish(ctx context.Context, topic string, payload []byte) erro
 	return nil
 }
 
+// PublishBatch publishes the messages in order in one pipelined round trip,
+// with the same timeout and fail-fast window as Publish.
+func (b *Broker) PublishBatch(ctx context.Context, msgs []broadcast.Message) error {
+	if b.closed.Load() {
+		return errClosed
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if failed := b.failedAt.Load(); failed != 0 && b.opts.FailFastFor > 0 {
+		if time.Since(time.Unix(0, failed)) < b.opts.FailFastFor ||
+			!b.failedAt.CompareAndSwap(failed, time.Now().UnixNano()) {
+			return fmt.Errorf("redis: publish %d messages: %w", len(msgs), ErrUnavailable)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
+	defer cancel()
+	_, err := b.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, m := range msgs {
+			if b.opts.Sharded {
+				p.SPublish(ctx, b.channel(m.Topic), m.Payload)
+			} else {
+				p.Publish(ctx, b.channel(m.Topic), m.Payload)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.failedAt.Store(time.Now().UnixNano())
+		return fmt.Errorf("redis: publish %d messages: %w", len(msgs), err)
+	}
+	b.failedAt.Store(0)
+	return nil
+}
+
+var _ broadcast.BatchPublisher = (*Broker)(nil)
+
 // state checks that the broker is started and not closed.
 func (b *Broker) state() error {
 	switch {

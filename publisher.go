@@ -1,0 +1,149 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lolyjs/realtime/broadcast"
+)
+
+// publisher forwards this instance's emits to the others in the background:
+// an emit delivers to local sockets at once, queues its cluster message and
+// returns; one goroutine publishes what is queued, in order, a whole burst in
+// one round trip when the broker is a broadcast.BatchPublisher. So a burst of
+// emits is not paced by Redis round trips, and the other instances receive it
+// as a burst too, which lets their send queues pack it into few frames.
+//
+// Errors still reach the code that emits: when a publish failed less than
+// failFastFor ago (Redis down), emits fail at once with that error, after
+// their local delivery. Messages a failed publish carried are lost for the
+// other instances, as pub/sub loses what is published while a subscriber is
+// away.
+type publisher struct {
+	broker broadcast.Broker
+	log    func(msg string, args ...any)
+
+	mu      sync.Mutex
+	queue   []broadcast.Message
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	stopped bool
+
+	failedAt atomic.Int64 // UnixNano of the last failed publish, 0 after a success
+	lastErr  atomic.Pointer[error]
+}
+
+const (
+	// maxPendingPublishes bounds the messages waiting for the broker; an
+	// emit past it fails (the cluster link cannot keep up).
+	maxPendingPublishes = 16384
+	// failFastFor is how long after a failed publish emits fail at once.
+	failFastFor = time.Second
+	// publishTimeout bounds one batch.
+	publishTimeout = 2 * time.Second
+)
+
+func newPublisher(b broadcast.Broker, log func(string, ...any)) *publisher {
+	p := &publisher{broker: b, log: log, wake: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	go p.run()
+	return p
+}
+
+var errPublishBacklog = errors.New("realtime: too many messages waiting for the other instances")
+
+// enqueue queues a message for the other instances, or says why it cannot.
+func (p *publisher) enqueue(topic string, payload []byte) error {
+	if f := p.failedAt.Load(); f != 0 && time.Since(time.Unix(0, f)) < failFastFor {
+		if err := p.lastErr.Load(); err != nil {
+			return *err
+		}
+	}
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return errors.New("realtime: shutting down")
+	}
+	if len(p.queue) >= maxPendingPublishes {
+		p.mu.Unlock()
+		return errPublishBacklog
+	}
+	p.queue = append(p.queue, broadcast.Message{Topic: topic, Payload: payload})
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (p *publisher) run() {
+	defer close(p.done)
+	for {
+		select {
+		case <-p.wake:
+		case <-p.stop:
+			p.flush() // what was queued before the stop still goes out
+			return
+		}
+		p.flush()
+	}
+}
+
+// flush publishes everything queued, in order.
+func (p *publisher) flush() {
+	for {
+		p.mu.Lock()
+		batch := p.queue
+		p.queue = nil
+		p.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+		var err error
+		if bp, ok := p.broker.(broadcast.BatchPublisher); ok {
+			err = bp.PublishBatch(ctx, batch)
+		} else {
+			for _, m := range batch {
+				if err = p.broker.Publish(ctx, m.Topic, m.Payload); err != nil {
+					break
+				}
+			}
+		}
+		cancel()
+		if err != nil {
+			first := p.failedAt.Load() == 0
+			err = fmt.Errorf("realtime: publish to other instances: %w", err)
+			p.lastErr.Store(&err)
+			p.failedAt.Store(time.Now().UnixNano())
+			if first {
+				p.log("realtime: publishing to other instances failed; emits reach local sockets only until it recovers",
+					"error", err.Error(), "lost", len(batch))
+			}
+		} else if p.failedAt.Swap(0) != 0 {
+			p.log("realtime: publishing to other instances works again")
+		}
+	}
+}
+
+// close publishes what is queued and stops, waiting at most until ctx ends.
+func (p *publisher) close(ctx context.Context) {
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return
+	}
+	p.stopped = true
+	p.mu.Unlock()
+	close(p.stop)
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+	}
+}
