@@ -57,6 +57,7 @@ func Run(t *testing.T, newCluster func(t *testing.T) func() broadcast.Broker) {
 		{"Close", testClose},
 		{"CloseWhileReceiving", testCloseWhileReceiving},
 		{"StartTwice", testStartTwice},
+		{"PublishBatch", testPublishBatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -710,4 +711,39 @@ func testStartTwice(t *testing.T, c *cluster) {
 	a.subscribe("t")
 	a.publish("t", []byte("x"))
 	a.waitFor("t", []byte("x"))
+}
+
+// testPublishBatch checks a broker that is also a broadcast.BatchPublisher:
+// batched messages reach every subscriber once, in order, on their topics.
+func testPublishBatch(t *testing.T, c *cluster) {
+	a, b := c.start("A"), c.start("B")
+	bp, ok := a.b.(broadcast.BatchPublisher)
+	if !ok {
+		t.Skip("not a BatchPublisher")
+	}
+	b.subscribe("even", "odd")
+	const n = 300
+	msgs := make([]broadcast.Message, n)
+	for i := range msgs {
+		topic := "even"
+		if i%2 == 1 {
+			topic = "odd"
+		}
+		msgs[i] = broadcast.Message{Topic: topic, Payload: []byte(strconv.Itoa(i))}
+	}
+	ctx, cancel := ctxOp()
+	defer cancel()
+	if err := bp.PublishBatch(ctx, msgs); err != nil {
+		t.Fatalf("PublishBatch: %v", err)
+	}
+	if err := bp.PublishBatch(ctx, nil); err != nil {
+		t.Fatalf("PublishBatch of nothing: %v", err)
+	}
+	b.waitUntil(fmt.Sprintf("%d messages", n), func(ms []message) bool { return len(ms) >= n })
+	for i, m := range b.messages() {
+		if string(m.payload) != strconv.Itoa(i) || m.topic != msgs[i].Topic {
+			t.Fatalf("message %d: %q on %q, want %q on %q", i, m.payload, m.topic, msgs[i].Payload, msgs[i].Topic)
+		}
+	}
+	expectNone(t, "even", a)
 }

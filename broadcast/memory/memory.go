@@ -125,6 +125,18 @@ func (b *Broker) Publish(ctx context.Context, topic string, payload []byte) erro
 	return nil
 }
 
+// PublishBatch publishes the messages in order, as Publish would one by one.
+func (b *Broker) PublishBatch(ctx context.Context, msgs []broadcast.Message) error {
+	for _, m := range msgs {
+		if err := b.Publish(ctx, m.Topic, m.Payload); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ broadcast.BatchPublisher = (*Broker)(nil)
+
 // Subscribe starts delivering the topics' messages; it is effective when it
 // returns. The broker must have been started.
 func (b *Broker) Subscribe(ctx context.Context, topics ...string) error {
