@@ -340,29 +340,35 @@ func TestHandshakesThatNeverFinish(t *testing.T) {
 func TestRoomJoinFlood(t *testing.T) {
 	srv := realtimetest.NewServer(t, roomsMux(realtime.Config{}))
 	cl := dial(t, srv, "/")
-	const joins = 1000
-	var frame bytes.Buffer
-	ids := make([]int64, joins)
-	for i := range ids {
-		ids[i] = cl.NextAckID()
-		fmt.Fprintf(&frame, `{"event":"join","data":"room-%d","id":%d}`+"\n", i, ids[i])
-	}
-	if err := cl.SendRaw(frame.Bytes()); err != nil {
-		t.Fatal(err)
-	}
+	// Frames of 100 joins, each answered before the next is sent: a single
+	// frame of 1,000 would make 1,900 replies, more than the send queue
+	// holds, and whether the client reads them fast enough would decide if
+	// it is evicted as a slow consumer (that case is TestErrorRepliesTo...).
+	const joins, perFrame = 1000, 100
 	ok, refused := 0, 0
-	for _, id := range ids {
-		m, err := cl.WaitAck(ctxT(t), id)
-		if err != nil {
+	for start := 0; start < joins; start += perFrame {
+		var frame bytes.Buffer
+		ids := make([]int64, perFrame)
+		for i := range ids {
+			ids[i] = cl.NextAckID()
+			fmt.Fprintf(&frame, `{"event":"join","data":"room-%d","id":%d}`+"\n", start+i, ids[i])
+		}
+		if err := cl.SendRaw(frame.Bytes()); err != nil {
 			t.Fatal(err)
 		}
-		switch {
-		case m.Error == nil:
-			ok++
-		case m.Error.Code == realtime.CodeForbidden:
-			refused++
-		default:
-			t.Fatalf("join: %s", m.Raw)
+		for _, id := range ids {
+			m, err := cl.WaitAck(ctxT(t), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case m.Error == nil:
+				ok++
+			case m.Error.Code == realtime.CodeForbidden:
+				refused++
+			default:
+				t.Fatalf("join: %s", m.Raw)
+			}
 		}
 	}
 	max := realtime.DefaultMaxRoomsPerSocket
