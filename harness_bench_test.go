@@ -62,7 +62,7 @@ func (s *benchSink) wait(b *testing.B, n int64) {
 // watch bounds every wait of the benchmark by one generous deadline (a
 // timer per wait would allocate inside the measured loop).
 func (s *benchSink) watch(b *testing.B) {
-	t := time.AfterFunc(2*time.Minute, func() {
+	t := time.AfterFunc(5*time.Minute, func() {
 		s.mu.Lock()
 		s.expired = true
 		s.cond.Broadcast()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -76,13 +77,23 @@ func benchStages() []func(realtime.Handler) realtime.Handler {
 	}
 }
 
+// benchStageNames names the stages of benchStages, in order.
+var benchStageNames = []string{"requestid", "logger", "recoverer", "auth", "validate", "guard", "ratelimit"}
+
 // benchEventMux serves one event, "send", with a schema, a guard and a rate
 // limit, whose handler does nothing: what is measured is the framework and
 // the stages, not the application.
 func benchEventMux(b *testing.B, stages bool) *realtime.Mux {
-	mux := realtime.New(benchConfig())
 	if stages {
-		mux.Use(benchStages()...)
+		return benchStageMux(b, benchStages()...)
+	}
+	return benchStageMux(b)
+}
+
+func benchStageMux(b *testing.B, stages ...func(realtime.Handler) realtime.Handler) *realtime.Mux {
+	mux := realtime.New(benchConfig())
+	if len(stages) > 0 {
+		mux.Use(stages...)
 	}
 	mux.Handle("send", realtime.Event{
 		Schema:    realtime.JSON[pipeMsg](),
@@ -153,6 +164,24 @@ func BenchmarkEvent(b *testing.B) {
 		})
 		b.Run("seven_stages/"+mode, func(b *testing.B) {
 			benchEvents(b, benchEventMux(b, true), "/wss/?token=u1", mode)
+		})
+	}
+}
+
+// BenchmarkStage is BenchmarkEvent/*/noack with one stage at a time: what
+// each of the seven standard stages costs per event, Validate including the
+// schema's decoding and its Validate method (github.com/invopop/validation,
+// written as the README does). Auth alone binds the user at connect only.
+func BenchmarkStage(b *testing.B) {
+	for i, name := range benchStageNames {
+		b.Run(name, func(b *testing.B) {
+			stage := benchStages()[i]
+			stages := []func(realtime.Handler) realtime.Handler{stage}
+			if name == "guard" {
+				// The event's guard wants a user: bind one first.
+				stages = []func(realtime.Handler) realtime.Handler{middleware.AuthWithOpts(middleware.AuthOpts{Hook: benchAuth}), stage}
+			}
+			benchEvents(b, benchStageMux(b, stages...), "/wss/?token=u1", "noack")
 		})
 	}
 }
@@ -325,4 +354,63 @@ func BenchmarkClusterEmit(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
+}
+
+// The same message with other ways of validating it, for BenchmarkSchema.
+type (
+	pipeMsgPlain    struct{ Room, Text string }
+	pipeMsgPrebuilt struct {
+		Room string `json:"room"`
+		Text string `json:"text"`
+	}
+	pipeMsgByHand struct {
+		Room string `json:"room"`
+		Text string `json:"text"`
+	}
+)
+
+var (
+	roomRules = []validation.Rule{validation.Required, validation.Length(1, 32)}
+	textRules = []validation.Rule{validation.Required, validation.Length(1, 280)}
+)
+
+func (m pipeMsgPrebuilt) Validate() error {
+	return validation.ValidateStruct(&m, validation.Field(&m.Room, roomRules...), validation.Field(&m.Text, textRules...))
+}
+
+func (m pipeMsgByHand) Validate() error {
+	if n := len(m.Room); n < 1 || n > 32 {
+		return validation.Errors{"room": errors.New("the length must be between 1 and 32")}
+	}
+	if n := len(m.Text); n < 1 || n > 280 {
+		return validation.Errors{"text": errors.New("the length must be between 1 and 280")}
+	}
+	return nil
+}
+
+// BenchmarkSchema is the Validate stage's work on one event's data,
+// realtime.JSON[T]().Parse: decoding, then T's Validate method written four
+// ways — none, github.com/invopop/validation as the README writes it (the
+// rules built on every call), the same with the rules built once, and by
+// hand. The difference is the validation library's, not the framework's.
+func BenchmarkSchema(b *testing.B) {
+	data := json.RawMessage(`{"room":"lobby","text":"hello there"}`)
+	for _, tc := range []struct {
+		name   string
+		schema realtime.Schema
+	}{
+		{"decode_only", realtime.JSON[pipeMsgPlain]()},
+		{"invopop_rules_per_call", realtime.JSON[pipeMsg]()},
+		{"invopop_rules_built_once", realtime.JSON[pipeMsgPrebuilt]()},
+		{"by_hand", realtime.JSON[pipeMsgByHand]()},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tc.schema.Parse(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/lolyjs/realtime/bench/internal/client"
+	"github.com/lolyjs/realtime/bench/internal/load"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat:
@@ -45,10 +49,14 @@ type proc struct {
 
 // start launches a server of kind; with cluster set it joins the others
 // through Redis as instance.
-func (l *launcher) start(kind, instance string, cluster bool) (*proc, error) {
+func (l *launcher) start(spec, instance string, cluster bool) (*proc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
+	}
+	kind, bin, alt := strings.Cut(spec, "@")
+	if !alt {
+		bin = l.self
 	}
 	var argv []string
 	if kind == "socketio" {
@@ -57,7 +65,7 @@ func (l *launcher) start(kind, instance string, cluster bool) (*proc, error) {
 			argv = append(argv, "--redis", l.redis, "--prefix", l.prefix)
 		}
 	} else {
-		argv = []string{l.self, "serve", "-kind", kind, "-addr", addr, "-prefix", l.prefix}
+		argv = []string{bin, "serve", "-kind", kind, "-addr", addr, "-prefix", l.prefix}
 		if cluster {
 			argv = append(argv, "-redis", l.redis, "-instance", instance)
 		}
@@ -77,7 +85,7 @@ func (l *launcher) start(kind, instance string, cluster bool) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", kind, err)
 	}
-	p := &proc{kind: kind, addr: addr, cmd: cmd, logs: logs, done: make(chan struct{})}
+	p := &proc{kind: spec, addr: addr, cmd: cmd, logs: logs, done: make(chan struct{})}
 	markOurs(cmd.Process.Pid)
 	ready := make(chan struct{})
 	go func() {
@@ -186,6 +194,20 @@ func (p *proc) settle() {
 		_ = resp.Body.Close()
 	}
 	time.Sleep(500 * time.Millisecond)
+}
+
+// inside asks a Go server for its own account of its memory.
+func (p *proc) inside() (load.Inside, bool) {
+	var in load.Inside
+	if protoOf(p.kind) == client.SocketIO {
+		return in, false
+	}
+	resp, err := http.Get("http://" + p.addr + "/debug/mem")
+	if err != nil {
+		return in, false
+	}
+	defer resp.Body.Close()
+	return in, json.NewDecoder(resp.Body).Decode(&in) == nil
 }
 
 func freeAddr() (string, error) {

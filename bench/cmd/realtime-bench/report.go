@@ -58,9 +58,9 @@ func (res *Results) markdown() string {
 	if len(res.Fanout) > 0 {
 		ref, _ := find(res.Fanout, func(e BurstRow) string { return e.Server }, "gws")
 		p("### Fanout burst: %s\n\n", res.Config["fanout"])
-		p("| server | deliveries/s | spread | × gws | time to last delivery ms | server CPU | load CPU | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("| server | deliveries/s | spread | × gws | time to last delivery ms | deliveries per frame | server CPU | load CPU | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, e := range res.Fanout {
-			p("| %s | %.0f | %s | %s | %.1f | %.0f%% | %.0f%% | %d |\n", e.Server, e.PerSec, spread(e.Reps, "%.0f"), ratio(e.PerSec, ref.PerSec), e.ToLast, e.ServerCPU, e.LoadCPU, e.Errors)
+			p("| %s | %.0f | %s | %s | %.1f | %.1f | %.0f%% | %.0f%% | %d |\n", e.Server, e.PerSec, spread(e.Reps, "%.0f"), ratio(e.PerSec, ref.PerSec), e.ToLast, e.PerFrame, e.ServerCPU, e.LoadCPU, e.Errors)
 		}
 		p("\n")
 	}
@@ -76,21 +76,25 @@ func (res *Results) markdown() string {
 	if len(res.Idle) > 0 {
 		ref, _ := find(res.Idle, func(e IdleRow) string { return e.Server }, "gws")
 		p("### Idle: %s; server resident memory\n\n", res.Config["idle"])
-		p("| server | KiB per connection | spread | × gws | RSS before MiB | RSS after MiB |\n|---|---:|---:|---:|---:|---:|\n")
+		p("| server | KiB per connection | spread | × gws | RSS before MiB | RSS after MiB | heap KiB/conn | stacks KiB/conn | goroutines/conn |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, e := range res.Idle {
-			p("| %s | %.1f | %s | %s | %.1f | %.1f |\n", e.Server, e.PerConn/1024, spread(mapf(e.Reps, func(x float64) float64 { return x / 1024 }), "%.1f"),
-				ratio(e.PerConn, ref.PerConn), float64(e.Before)/(1<<20), float64(e.After)/(1<<20))
+			inside := "| – | – | –"
+			if e.GoroutinesPerConn > 0 {
+				inside = fmt.Sprintf("| %.1f | %.1f | %.1f", e.HeapPerConn/1024, e.StackPerConn/1024, e.GoroutinesPerConn)
+			}
+			p("| %s | %.1f | %s | %s | %.1f | %.1f %s |\n", e.Server, e.PerConn/1024, spread(mapf(e.Reps, func(x float64) float64 { return x / 1024 }), "%.1f"),
+				ratio(e.PerConn, ref.PerConn), float64(e.Before)/(1<<20), float64(e.After)/(1<<20), inside)
 		}
 		p("\n")
 	}
 	if len(res.Cluster) > 0 {
 		p("### Cluster fanout: %s, through Redis\n\n", res.Config["cluster"])
-		p("| server | deliveries/s | spread | × its single instance | × gws single | time to last delivery ms | servers CPU | load CPU | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("| server | deliveries/s | spread | × its single instance | × gws single | time to last delivery ms | deliveries per frame | servers CPU | load CPU | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		ref, _ := find(res.Fanout, func(e BurstRow) string { return e.Server }, "gws")
 		for _, e := range res.Cluster {
 			single, _ := find(res.Fanout, func(x BurstRow) string { return x.Server }, e.Server)
-			p("| %s | %.0f | %s | %s | %s | %.1f | %.0f%% | %.0f%% | %d |\n", e.Server, e.PerSec, spread(e.Reps, "%.0f"), ratio(e.PerSec, single.PerSec), ratio(e.PerSec, ref.PerSec),
-				e.ToLast, e.ServerCPU, e.LoadCPU, e.Errors)
+			p("| %s | %.0f | %s | %s | %s | %.1f | %.1f | %.0f%% | %.0f%% | %d |\n", e.Server, e.PerSec, spread(e.Reps, "%.0f"), ratio(e.PerSec, single.PerSec), ratio(e.PerSec, ref.PerSec),
+				e.ToLast, e.PerFrame, e.ServerCPU, e.LoadCPU, e.Errors)
 		}
 		p("\n")
 	}

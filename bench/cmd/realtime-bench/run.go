@@ -81,6 +81,7 @@ type BurstRow struct {
 	Bursts    int     `json:"broadcasts"`
 	PerSec    float64 `json:"deliveriesPerSec"`
 	ToLast    float64 `json:"toLastMs"`
+	PerFrame  float64 `json:"deliveriesPerFrame"`
 	ServerCPU float64 `json:"serverCpuPct"`
 	LoadCPU   float64 `json:"loadCpuPct"`
 	Errors    int64   `json:"errors"`
@@ -106,12 +107,16 @@ type IdleRow struct {
 	PerConn float64 `json:"bytesPerConn"`
 	Before  int64   `json:"rssBefore"`
 	After   int64   `json:"rssAfter"`
-	Reps    []float64
+	// From the Go servers' own account: heap and goroutine stacks.
+	HeapPerConn       float64 `json:"heapBytesPerConn,omitempty"`
+	StackPerConn      float64 `json:"stackBytesPerConn,omitempty"`
+	GoroutinesPerConn float64 `json:"goroutinesPerConn,omitempty"`
+	Reps              []float64
 }
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
-	servers := fs.String("servers", "realtime,centrifuge,socketio", "servers to compare with the bare gws reference (always run): realtime, centrifuge, socketio")
+	servers := fs.String("servers", "realtime,centrifuge,socketio", "servers to compare with the bare gws reference (always run): realtime, centrifuge, socketio; kind@path runs that kind from another build of this tool (an A/B comparison)")
 	workloads := fs.String("workloads", "echo,fanout,paced,idle,cluster", "workloads: echo, fanout, paced, idle, cluster")
 	serverCPU := fs.Int("server-cpu", 0, "CPU the servers are pinned to (-1: not pinned)")
 	loadCPU := fs.Int("load-cpu", 1, "CPU the load generator is pinned to (-1: not pinned)")
@@ -236,6 +241,17 @@ func reexecPinned(cpu int) error {
 	return nil
 }
 
+// protoOf returns the protocol of a server spec: "realtime", or
+// "realtime@/path/to/other/realtime-bench" for an A/B comparison of two
+// builds in one run.
+func protoOf(spec string) client.Protocol {
+	kind, _, _ := strings.Cut(spec, "@")
+	if kind == "realtime-min" {
+		return client.Realtime
+	}
+	return client.Protocol(kind)
+}
+
 func splitList(s string) []string {
 	var out []string
 	for f := range strings.SplitSeq(s, ",") {
@@ -270,7 +286,7 @@ type runner struct {
 // startProfile takes a CPU profile of a Go server for d, in the background;
 // wait for it with the returned function.
 func (r *runner) startProfile(p *proc, name string, d time.Duration) func() {
-	if r.profile == "" || p.kind == "socketio" {
+	if r.profile == "" || protoOf(p.kind) == client.SocketIO {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -283,7 +299,7 @@ func (r *runner) startProfile(p *proc, name string, d time.Duration) func() {
 			return
 		}
 		defer resp.Body.Close()
-		f, err := os.Create(filepath.Join(r.profile, name+".pprof"))
+		f, err := os.Create(filepath.Join(r.profile, strings.ReplaceAll(name, "/", "_")+".pprof"))
 		if err != nil {
 			r.fail(fmt.Sprintf("profile %s: %v", name, err))
 			return
@@ -366,7 +382,7 @@ func (r *runner) echo(ctx context.Context) {
 				w.stop(to.Sub(from))
 			}()
 		}
-		er, err := load.Echo(ctx, client.Protocol(kind), p.addr, r.cfg.echoConns, r.cfg.echoWarmup, r.cfg.echoTime, window)
+		er, err := load.Echo(ctx, protoOf(kind), p.addr, r.cfg.echoConns, r.cfg.echoWarmup, r.cfg.echoTime, window)
 		if err != nil {
 			return EchoRow{}, 0, err
 		}
@@ -407,7 +423,7 @@ func (r *runner) burstOnce(ctx context.Context, name, kind string, procs []*proc
 	for i, p := range procs {
 		addrs[i] = p.addr
 	}
-	room, err := load.SetupRoom(ctx, client.Protocol(kind), addrs, sockets)
+	room, err := load.SetupRoom(ctx, protoOf(kind), addrs, sockets)
 	if err != nil {
 		return BurstRow{}, 0, err
 	}
@@ -423,10 +439,10 @@ func (r *runner) burstOnce(ctx context.Context, name, kind string, procs []*proc
 	if err != nil {
 		return BurstRow{}, 0, err
 	}
-	row := BurstRow{Server: kind, Sockets: sockets, Bursts: k, PerSec: br.PerSec, ToLast: ms(br.ToLast),
+	row := BurstRow{Server: kind, Sockets: sockets, Bursts: k, PerSec: br.PerSec, ToLast: ms(br.ToLast), PerFrame: br.PerFrame,
 		ServerCPU: w.server(), LoadCPU: w.load(), Errors: br.Errors}
-	logf("%-7s %-10s rep %d: %9.0f deliveries/s  last after %7.1f ms  cpu server %3.0f%% load %3.0f%% other %3.0f%%",
-		name, kind, rep+1, row.PerSec, row.ToLast, row.ServerCPU, row.LoadCPU, w.noise())
+	logf("%-7s %-10s rep %d: %9.0f deliveries/s  last after %7.1f ms  %5.1f per frame  cpu server %3.0f%% load %3.0f%% other %3.0f%%",
+		name, kind, rep+1, row.PerSec, row.ToLast, row.PerFrame, row.ServerCPU, row.LoadCPU, w.noise())
 	if r.profile != "" && rep == 0 {
 		const d = 4 * time.Second
 		var waits []func()
@@ -501,7 +517,7 @@ func (r *runner) paced(ctx context.Context) {
 			return PacedRow{}, 0, err
 		}
 		defer p.stop()
-		room, err := load.SetupRoom(ctx, client.Protocol(kind), []string{p.addr}, r.cfg.pacedSockets)
+		room, err := load.SetupRoom(ctx, protoOf(kind), []string{p.addr}, r.cfg.pacedSockets)
 		if err != nil {
 			return PacedRow{}, 0, err
 		}
@@ -542,16 +558,21 @@ func (r *runner) idle(ctx context.Context) {
 			return IdleRow{}, 0, err
 		}
 		defer p.stop()
-		ir, err := load.Idle(ctx, client.Protocol(kind), p.addr, r.cfg.idleConns, p.rss, p.settle)
+		ir, err := load.Idle(ctx, protoOf(kind), p.addr, r.cfg.idleConns, p.rss, p.settle, p.inside)
 		if err != nil {
 			return IdleRow{}, 0, err
 		}
-		if r.profile != "" && rep == 0 && kind != "socketio" {
+		if r.profile != "" && rep == 0 && protoOf(kind) != client.SocketIO {
 			r.saveHeap(p, "idle-"+kind)
 		}
 		row := IdleRow{Server: kind, Conns: ir.Conns, PerConn: ir.PerConn, Before: ir.Before, After: ir.After}
-		logf("idle    %-10s rep %d: %6.1f KiB per connection (RSS %5.1f -> %5.1f MiB)",
-			kind, rep+1, row.PerConn/1024, float64(row.Before)/(1<<20), float64(row.After)/(1<<20))
+		if n := float64(ir.Conns); ir.InsideAfter.Goroutines > 0 {
+			row.HeapPerConn = float64(ir.InsideAfter.HeapInuse-ir.InsideBefore.HeapInuse) / n
+			row.StackPerConn = float64(ir.InsideAfter.StackInuse-ir.InsideBefore.StackInuse) / n
+			row.GoroutinesPerConn = float64(ir.InsideAfter.Goroutines-ir.InsideBefore.Goroutines) / n
+		}
+		logf("idle    %-10s rep %d: %6.1f KiB per connection (RSS %5.1f -> %5.1f MiB; heap %.1f KiB, stacks %.1f KiB, %.1f goroutines per connection)",
+			kind, rep+1, row.PerConn/1024, float64(row.Before)/(1<<20), float64(row.After)/(1<<20), row.HeapPerConn/1024, row.StackPerConn/1024, row.GoroutinesPerConn)
 		return row, 0, nil
 	})
 	for _, kind := range r.cfg.servers {
@@ -574,7 +595,7 @@ func (r *runner) saveHeap(p *proc, name string) {
 		return
 	}
 	defer resp.Body.Close()
-	f, err := os.Create(filepath.Join(r.profile, name+".heap.pprof"))
+	f, err := os.Create(filepath.Join(r.profile, strings.ReplaceAll(name, "/", "_")+".heap.pprof"))
 	if err != nil {
 		r.fail(fmt.Sprintf("heap profile %s: %v", name, err))
 		return

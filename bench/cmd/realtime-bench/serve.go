@@ -43,6 +43,11 @@ func serve(args []string) error {
 		debug.FreeOSMemory()
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("/debug/mem", func(w http.ResponseWriter, _ *http.Request) {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintf(w, `{"heapInuse":%d,"stackInuse":%d,"goroutines":%d}`+"\n", ms.HeapInuse, ms.StackInuse, runtime.NumGoroutine())
+	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)

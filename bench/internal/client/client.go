@@ -74,6 +74,9 @@ type Conn struct {
 	recording atomic.Bool
 	lat       []int64
 
+	// Frames counts the frames received.
+	Frames atomic.Int64
+
 	// LastAt is when the last broadcast payload arrived, in Unix nanos.
 	LastAt atomic.Int64
 
@@ -232,6 +235,7 @@ func (c *Conn) OnPong(*gws.Conn, []byte) {}
 // OnMessage implements gws.Event.
 func (c *Conn) OnMessage(ws *gws.Conn, m *gws.Message) {
 	defer m.Close()
+	c.Frames.Add(1)
 	b := m.Bytes()
 	now := time.Now().UnixNano()
 	switch c.p {

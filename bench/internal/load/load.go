@@ -224,6 +224,14 @@ func (r *RoomSetup) delivered() int64 {
 	return n
 }
 
+func (r *RoomSetup) frames() int64 {
+	var n int64
+	for _, c := range r.Receivers {
+		n += c.Frames.Load()
+	}
+	return n
+}
+
 func (r *RoomSetup) errors() int64 {
 	n := r.Publisher.Errors.Load()
 	for _, c := range r.Receivers {
@@ -252,13 +260,17 @@ type BurstResult struct {
 	// ToLast is from the first send to the last delivery.
 	ToLast time.Duration
 	PerSec float64
-	Errors int64
+	// PerFrame is how many deliveries a frame carried on average: 1 for
+	// one frame per message, more when the server coalesces.
+	PerFrame float64
+	Errors   int64
 }
 
 // Burst sends k broadcasts back to back and waits for all n*k deliveries.
 func (r *RoomSetup) Burst(k int, timeout time.Duration) (BurstResult, error) {
 	base := r.delivered()
 	errs := r.errors()
+	frames := r.frames()
 	want := base + int64(k)*int64(len(r.Receivers))
 	start := time.Now()
 	for range k {
@@ -273,6 +285,9 @@ func (r *RoomSetup) Burst(k int, timeout time.Duration) (BurstResult, error) {
 		last = max(last, c.LastAt.Load())
 	}
 	res := BurstResult{Sockets: len(r.Receivers), Broadcasts: k, Delivered: got - base, Errors: r.errors() - errs}
+	if f := r.frames() - frames; f > 0 {
+		res.PerFrame = float64(res.Delivered) / float64(f)
+	}
 	res.ToLast = time.Duration(last - start.UnixNano())
 	if res.ToLast > 0 {
 		res.PerSec = float64(res.Delivered) / res.ToLast.Seconds()
@@ -338,26 +353,45 @@ type IdleResult struct {
 	Conns         int
 	Before, After int64 // server resident memory, bytes
 	PerConn       float64
+	// Inside, when the server can tell (the Go servers): its heap in use,
+	// goroutine stacks and goroutines, before and after.
+	InsideBefore, InsideAfter Inside
+}
+
+// Inside is what a Go server says of its memory.
+type Inside struct {
+	HeapInuse  int64 `json:"heapInuse"`
+	StackInuse int64 `json:"stackInuse"`
+	Goroutines int64 `json:"goroutines"`
 }
 
 // Idle opens conns connections that then do nothing, and measures the
 // server's resident memory before and after; settle runs (collect garbage,
-// wait) before each measurement.
-func Idle(ctx context.Context, p client.Protocol, addr string, conns int, rss func() (int64, error), settle func()) (IdleResult, error) {
+// wait) before each measurement, and inside, when not nil, reads the
+// server's own account of its memory.
+func Idle(ctx context.Context, p client.Protocol, addr string, conns int, rss func() (int64, error), settle func(), inside func() (Inside, bool)) (IdleResult, error) {
+	var res IdleResult
 	settle()
 	before, err := rss()
 	if err != nil {
-		return IdleResult{}, err
+		return res, err
+	}
+	if inside != nil {
+		res.InsideBefore, _ = inside()
 	}
 	cs, err := DialMany(ctx, p, []string{addr}, conns, "idle")
 	if err != nil {
-		return IdleResult{}, err
+		return res, err
 	}
 	defer CloseAll(cs)
 	settle()
 	after, err := rss()
 	if err != nil {
-		return IdleResult{}, err
+		return res, err
 	}
-	return IdleResult{Conns: conns, Before: before, After: after, PerConn: float64(after-before) / float64(conns)}, nil
+	if inside != nil {
+		res.InsideAfter, _ = inside()
+	}
+	res.Conns, res.Before, res.After, res.PerConn = conns, before, after, float64(after-before)/float64(conns)
+	return res, nil
 }

@@ -53,7 +53,7 @@ func hasUser(c *realtime.Ctx) (bool, error) { return c.User() != nil, nil }
 // Validate (a small struct schema per event), Guard (a route guard and an
 // event guard) and RateLimit (buckets consulted on every event, sized so
 // that the load never runs them dry).
-func newRealtime(ctx context.Context, opts Options) (*Server, error) {
+func newRealtime(ctx context.Context, opts Options, stages bool) (*Server, error) {
 	cfg := realtime.Config{
 		Logger:         slog.New(slog.DiscardHandler),
 		AllowedOrigins: []string{"*"},
@@ -70,6 +70,9 @@ func newRealtime(ctx context.Context, opts Options) (*Server, error) {
 		b.Configure(&cfg)
 	}
 	mux := realtime.New(cfg)
+	if !stages {
+		return serveMux(ctx, mux, backends, minimalRoute())
+	}
 	mux.Use(
 		middleware.RequestID,
 		middleware.Logger(slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))),
@@ -84,7 +87,7 @@ func newRealtime(ctx context.Context, opts Options) (*Server, error) {
 		middleware.Guard,
 		middleware.RateLimit(middleware.RateLimitOpts{PerSocket: &realtime.Rate{EventsPerSecond: 1e7, Burst: 1e6}}),
 	)
-	mux.Route(realtime.Route{
+	return serveMux(ctx, mux, backends, realtime.Route{
 		Namespace: "/bench",
 		Guard:     func(*realtime.Ctx) (bool, error) { return true, nil },
 		Events: map[string]realtime.Event{
@@ -107,6 +110,38 @@ func newRealtime(ctx context.Context, opts Options) (*Server, error) {
 			},
 		},
 	})
+}
+
+// minimalRoute serves the same events with no stages: echo acks the data as
+// it came, join joins, bcast reads the room with a small struct and emits
+// the data as it came.
+func minimalRoute() realtime.Route {
+	return realtime.Route{
+		Namespace: "/bench",
+		Events: map[string]realtime.Event{
+			"echo": {Handler: func(c *realtime.Ctx) error { return c.Ack(c.Data()) }},
+			"join": {Handler: func(c *realtime.Ctx) error {
+				var m joinMsg
+				if err := c.Bind(&m); err != nil {
+					return err
+				}
+				return c.Join(m.Room)
+			}},
+			"bcast": {Handler: func(c *realtime.Ctx) error {
+				var m struct {
+					Room string `json:"room"`
+				}
+				if err := c.Bind(&m); err != nil {
+					return err
+				}
+				return c.ToRoom(m.Room).Emit("msg", c.Data())
+			}},
+		},
+	}
+}
+
+func serveMux(ctx context.Context, mux *realtime.Mux, backends *cluster.Backends, route realtime.Route) (*Server, error) {
+	mux.Route(route)
 	if err := mux.Start(ctx); err != nil {
 		return nil, err
 	}

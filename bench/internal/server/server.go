@@ -2,7 +2,9 @@
 // serving the same workloads: echo (reply with the request's data), join a
 // room, and broadcast a payload to a room.
 //
-//   - Realtime: this repository's Mux behind the seven standard stages.
+//   - Realtime: this repository's Mux behind the seven standard stages
+//     ("realtime-min": the same Mux and routes with no stages and handlers
+//     that do not decode, to tell the framework's cost from the stages').
 //   - GWS: bare gws, echo and gws.Broadcaster (one frame per message): the
 //     physical limit of the stack the Mux is built on.
 //   - Centrifuge: github.com/centrifugal/centrifuge, echo as an RPC, rooms
@@ -36,7 +38,9 @@ type Server struct {
 func New(ctx context.Context, kind string, opts Options) (*Server, error) {
 	switch kind {
 	case "realtime":
-		return newRealtime(ctx, opts)
+		return newRealtime(ctx, opts, true)
+	case "realtime-min":
+		return newRealtime(ctx, opts, false)
 	case "gws":
 		if opts.Redis != "" {
 			return nil, fmt.Errorf("the bare gws server has no cluster mode")
@@ -45,5 +49,5 @@ func New(ctx context.Context, kind string, opts Options) (*Server, error) {
 	case "centrifuge":
 		return newCentrifuge(opts)
 	}
-	return nil, fmt.Errorf("unknown server kind %q (realtime, gws, centrifuge; socketio is the Node server in bench/socketio)", kind)
+	return nil, fmt.Errorf("unknown server kind %q (realtime, realtime-min, gws, centrifuge; socketio is the Node server in bench/socketio)", kind)
 }
