@@ -11,7 +11,7 @@
 # starts a private Redis pinned to the servers' CPU for the cluster workload,
 # and prints the tables. Results are also written to bench/results/. The
 # servers run on CPU 0, the load generator on CPU 1 (-server-cpu, -load-cpu).
-# It takes about six minutes. CI does not run it.
+# It takes about seven minutes. CI does not run it.
 set -euo pipefail
 cd "$(dirname "$0")"
 bench_dir=$(pwd)
@@ -74,5 +74,6 @@ if [ "$micro" = 1 ]; then
 fi
 
 echo "run.sh: workloads"
-./bin/realtime-bench run -redis "$redis_url" -redis-pid "$redis_pid" -socketio socketio \
+./bin/realtime-bench run -servers realtime,realtime-min,centrifuge,socketio \
+	-redis "$redis_url" -redis-pid "$redis_pid" -socketio socketio \
 	-out results/results.json -md results/results.md "$@"
