@@ -36,7 +36,10 @@ type conn struct {
 	qmu sync.Mutex
 	// holding keeps queued envelopes back while the connect event runs, so
 	// that a socket refused by its OnConnect never sees __loly:connected.
-	holding     bool
+	holding bool
+	// flushFn is c.flush, made once: a method value passed to Async would
+	// be allocated on every send that starts a write job.
+	flushFn     func()
 	queue       [][]byte
 	spare       [][]byte
 	flushing    bool
@@ -50,6 +53,7 @@ type conn struct {
 
 func (c *conn) init(s *server, ns *namespace, ws *gws.Conn, r *http.Request, ip string) {
 	c.srv, c.ns, c.ws, c.ip = s, ns, ws, ip
+	c.flushFn = c.flush
 	c.idle = s.cfg.PingInterval + s.cfg.PingTimeout
 	ctx, cancel := context.WithCancel(context.Background())
 	c.sock = &Socket{id: uuid.NewString(), ns: ns, link: c, req: r, ctx: ctx, cancel: cancel}
@@ -167,7 +171,7 @@ func (s *server) OnOpen(ws *gws.Conn) {
 	}
 	c.qmu.Unlock()
 	if start {
-		c.ws.Async(c.flush)
+		c.ws.Async(c.flushFn)
 	}
 }
 
@@ -235,7 +239,7 @@ func (c *conn) send(b []byte) {
 	}
 	c.qmu.Unlock()
 	if start {
-		c.ws.Async(c.flush)
+		c.ws.Async(c.flushFn)
 	}
 }
 
@@ -258,7 +262,7 @@ func (c *conn) abort(code uint16, reason string) {
 	c.qmu.Unlock()
 	_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
 	if start {
-		c.ws.Async(c.flush)
+		c.ws.Async(c.flushFn)
 	}
 }
 
@@ -286,14 +290,18 @@ func (c *conn) closeAfterDrain(code uint16, reason string) {
 	c.flushing = true
 	c.qmu.Unlock()
 	if start {
-		c.ws.Async(c.flush)
+		c.ws.Async(c.flushFn)
 	}
 }
+
+// framePool holds the buffers flush coalesces envelopes into; each grows to
+// the largest frame it served, at most the coalescing limit.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // flush writes what is queued, several envelopes to a frame, until the queue
 // is empty; then it sends the pending close frame, if any.
 func (c *conn) flush() {
-	var frame []byte
+	var frame *[]byte
 	maxFrame := c.srv.cfg.MaxPayloadBytes
 	if maxFrame < defaultCoalescedFrameBytes {
 		maxFrame = defaultCoalescedFrameBytes
@@ -318,21 +326,38 @@ func (c *conn) flush() {
 		c.qmu.Unlock()
 
 		_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-		frame = frame[:0]
+		if len(batch) == 1 {
+			// One envelope is a frame of its own: written as it is.
+			err := c.ws.WriteMessage(gws.OpcodeText, batch[0])
+			batch[0] = nil
+			if err != nil {
+				return
+			}
+			c.qmu.Lock()
+			c.spare = batch[:0]
+			c.qmu.Unlock()
+			continue
+		}
+		if frame == nil {
+			frame = framePool.Get().(*[]byte)
+			defer framePool.Put(frame)
+		}
+		buf := (*frame)[:0]
 		for i, env := range batch {
-			if len(frame) > 0 && len(frame)+1+len(env) > maxFrame {
-				if c.ws.WriteMessage(gws.OpcodeText, frame) != nil {
+			if len(buf) > 0 && len(buf)+1+len(env) > maxFrame {
+				if c.ws.WriteMessage(gws.OpcodeText, buf) != nil {
 					return
 				}
-				frame = frame[:0]
+				buf = buf[:0]
 			}
-			if len(frame) > 0 {
-				frame = append(frame, '\n')
+			if len(buf) > 0 {
+				buf = append(buf, '\n')
 			}
-			frame = append(frame, env...)
+			buf = append(buf, env...)
 			batch[i] = nil
 		}
-		if err := c.ws.WriteMessage(gws.OpcodeText, frame); err != nil {
+		*frame = buf[:0] // keep what it grew to
+		if err := c.ws.WriteMessage(gws.OpcodeText, buf); err != nil {
 			return
 		}
 		c.qmu.Lock()
