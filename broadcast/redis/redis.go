@@ -278,13 +278,8 @@ func (b *Broker) Publish(ctx context.Context, topic string, payload []byte) erro
 	if b.closed.Load() {
 		return errClosed
 	}
-	if failed := b.failedAt.Load(); failed != 0 && b.opts.FailFastFor > 0 {
-		// Within the window every caller fails at once; after it, the one
-		// that wins the swap tries Redis and the others still fail fast.
-		if time.Since(time.Unix(0, failed)) < b.opts.FailFastFor ||
-			!b.failedAt.CompareAndSwap(failed, time.Now().UnixNano()) {
-			return fmt.Errorf("redis: publish %q: %w", topic, ErrUnavailable)
-		}
+	if b.failingFast() {
+		return fmt.Errorf("redis: publish %q: %w", topic, ErrUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
@@ -294,12 +289,32 @@ func (b *Broker) Publish(ctx context.Context, topic string, payload []byte) erro
 	} else {
 		err = b.client.Publish(ctx, b.channel(topic), payload).Err()
 	}
-	if err != nil {
-		b.failedAt.Store(time.Now().UnixNano())
+	if b.published(err) != nil {
 		return fmt.Errorf("redis: publish %q: %w", topic, err)
 	}
-	b.failedAt.Store(0)
 	return nil
+}
+
+// failingFast reports whether a publish should fail at once because one
+// failed within FailFastFor. After the window, the caller that wins the swap
+// tries Redis while the others still fail fast.
+func (b *Broker) failingFast() bool {
+	failed := b.failedAt.Load()
+	if failed == 0 || b.opts.FailFastFor <= 0 {
+		return false
+	}
+	return time.Since(time.Unix(0, failed)) < b.opts.FailFastFor ||
+		!b.failedAt.CompareAndSwap(failed, time.Now().UnixNano())
+}
+
+// published records the outcome of a publish for failingFast.
+func (b *Broker) published(err error) error {
+	if err != nil {
+		b.failedAt.Store(time.Now().UnixNano())
+	} else {
+		b.failedAt.Store(0)
+	}
+	return err
 }
 
 // PublishBatch publishes the messages in order in one pipelined round trip,
@@ -311,11 +326,8 @@ func (b *Broker) PublishBatch(ctx context.Context, msgs []broadcast.Message) err
 	if len(msgs) == 0 {
 		return nil
 	}
-	if failed := b.failedAt.Load(); failed != 0 && b.opts.FailFastFor > 0 {
-		if time.Since(time.Unix(0, failed)) < b.opts.FailFastFor ||
-			!b.failedAt.CompareAndSwap(failed, time.Now().UnixNano()) {
-			return fmt.Errorf("redis: publish %d messages: %w", len(msgs), ErrUnavailable)
-		}
+	if b.failingFast() {
+		return fmt.Errorf("redis: publish %d messages: %w", len(msgs), ErrUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
@@ -329,11 +341,9 @@ func (b *Broker) PublishBatch(ctx context.Context, msgs []broadcast.Message) err
 		}
 		return nil
 	})
-	if err != nil {
-		b.failedAt.Store(time.Now().UnixNano())
+	if b.published(err) != nil {
 		return fmt.Errorf("redis: publish %d messages: %w", len(msgs), err)
 	}
-	b.failedAt.Store(0)
 	return nil
 }
 
