@@ -70,7 +70,6 @@ type eioSession struct {
 	probing  bool // a WebSocket probe succeeded: long-polls return at once
 	flushing bool
 	closed   bool
-	closedBy *CloseError
 	holdFor  *Socket // the socket whose connect is running
 	held     []eioPacket
 	requests map[int64]chan json.RawMessage
@@ -320,7 +319,6 @@ func (e *eioSession) shut(reason *CloseError) {
 		return
 	}
 	e.closed = true
-	e.closedBy = reason
 	sockets := e.sockets
 	e.sockets = map[string]*Socket{}
 	ws := e.ws

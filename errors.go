@@ -27,15 +27,14 @@ const (
 
 // WebSocket close codes the server uses. See docs/protocol.md.
 const (
-	CloseNormal         uint16 = 1000
-	CloseGoingAway      uint16 = 1001
-	ClosePolicy         uint16 = 1008
-	CloseTooBig         uint16 = 1009
-	CloseInternal       uint16 = 1011
-	CloseTryAgainLater  uint16 = 1013
-	CloseUnauthorized   uint16 = 4401
-	CloseForbidden      uint16 = 4403
-	closeInvalidPayload uint16 = 1007
+	CloseNormal        uint16 = 1000
+	CloseGoingAway     uint16 = 1001
+	ClosePolicy        uint16 = 1008
+	CloseTooBig        uint16 = 1009
+	CloseInternal      uint16 = 1011
+	CloseTryAgainLater uint16 = 1013
+	CloseUnauthorized  uint16 = 4401
+	CloseForbidden     uint16 = 4403
 )
 
 // Error is an error a client is meant to see: the object carried by
