@@ -30,7 +30,7 @@ const (
 	DefaultConnectionsPerIP    = 20
 	DefaultEventsPerSecond     = 30
 	DefaultBurst               = 60
-	DefaultSendQueueLen        = 1024
+	DefaultSendQueueBytes      = 1 << 20
 	DefaultWriteTimeout        = 10 * time.Second
 	DefaultHandshakeTimeout    = 10 * time.Second
 	DefaultMaxRoomsPerSocket   = 100
@@ -66,10 +66,16 @@ type Config struct {
 	// Limits bounds what one client may use.
 	Limits Limits
 
-	// SendQueueLen is how many envelopes may wait for one socket (default
-	// 1024). A socket whose queue overflows is a slow consumer: it is closed
-	// with 1013 and never delays other sockets.
-	SendQueueLen int
+	// SendQueueBytes bounds what may wait to be written to one connection,
+	// counted in bytes (default 1 MiB), the same way for native sockets and
+	// Socket.IO sessions: what is queued plus what is being written, and 48
+	// bytes more per message, so that a flood of tiny messages is bounded
+	// too. A client that lets more wait is a slow consumer: its queue is
+	// dropped and it is closed with 1013, without delaying anyone else. A
+	// reader that is only briefly behind stays well within the bound. One
+	// message larger than the bound still goes to a client with nothing
+	// pending.
+	SendQueueBytes int
 	// WriteTimeout bounds one write to a socket (default 10s).
 	WriteTimeout time.Duration
 	// HandshakeTimeout bounds the WebSocket handshake (default 10s).
@@ -156,8 +162,8 @@ func (c Config) withDefaults() Config {
 	if c.Limits.MaxRoomsPerSocket == 0 {
 		c.Limits.MaxRoomsPerSocket = DefaultMaxRoomsPerSocket
 	}
-	if c.SendQueueLen == 0 {
-		c.SendQueueLen = DefaultSendQueueLen
+	if c.SendQueueBytes == 0 {
+		c.SendQueueBytes = DefaultSendQueueBytes
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultWriteTimeout
@@ -199,8 +205,8 @@ func (c Config) Validate() error {
 	if c.MaxPayloadBytes < 0 {
 		bad("MaxPayloadBytes is %d; it must be positive (default 65536)", c.MaxPayloadBytes)
 	}
-	if c.SendQueueLen < 0 {
-		bad("SendQueueLen is %d; it must be positive (default 1024)", c.SendQueueLen)
+	if c.SendQueueBytes < 0 {
+		bad("SendQueueBytes is %d; it must be positive (default 1048576, 1 MiB)", c.SendQueueBytes)
 	}
 	if c.PresenceTTL < 0 || (c.PresenceTTL > 0 && c.PresenceTTL < 30*time.Millisecond) {
 		bad("PresenceTTL is %v; it must be at least 30ms (default 30s)", c.PresenceTTL)

@@ -26,8 +26,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "bad mode", cfg: realtime.Config{Scale: realtime.Scale{Mode: "multi"}},
 			want: []string{`Scale.Mode is "multi"`, `"single"`, `"cluster"`}},
 		{name: "negative durations and sizes", cfg: realtime.Config{
-			PingInterval: -time.Second, PingTimeout: -1, MaxPayloadBytes: -5, SendQueueLen: -1, WriteTimeout: -1,
-		}, want: []string{"PingInterval is -1s", "PingTimeout", "MaxPayloadBytes is -5", "SendQueueLen is -1", "WriteTimeout"}},
+			PingInterval: -time.Second, PingTimeout: -1, MaxPayloadBytes: -5, SendQueueBytes: -1, WriteTimeout: -1,
+		}, want: []string{"PingInterval is -1s", "PingTimeout", "MaxPayloadBytes is -5", "SendQueueBytes is -1", "WriteTimeout"}},
 		{name: "empty origin", cfg: realtime.Config{AllowedOrigins: []string{"https://a.example", ""}},
 			want: []string{"AllowedOrigins has an empty entry"}},
 		{name: "all at once", cfg: realtime.Config{

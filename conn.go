@@ -9,12 +9,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lxzan/gws"
+
+	"github.com/lolyjs/realtime/internal/sendq"
+	"github.com/lolyjs/realtime/internal/wsconn"
 )
 
-// conn is one WebSocket connection speaking the native protocol. It owns the
-// socket's send queue: emits append encoded envelopes and return; one write
-// job at a time, on gws's per-connection queue, coalesces what is waiting
-// into as few frames as it can.
+// conn is one WebSocket connection speaking the native protocol. It owns
+// the socket's send queue (internal/sendq): emits push encoded envelopes and
+// return; one write job at a time, on gws's per-connection queue, coalesces
+// what is waiting into as few frames as it can.
 //
 // conn also serves as the gws session storage of its connection, which lets
 // the event callbacks find it without a map lookup.
@@ -33,27 +36,20 @@ type conn struct {
 	lastPing  time.Time
 	heartbeat *time.Timer
 
-	qmu sync.Mutex
-	// holding keeps queued envelopes back while the connect event runs, so
-	// that a socket refused by its OnConnect never sees __loly:connected.
-	holding bool
+	q *sendq.Queue
 	// flushFn is c.flush, made once: a method value passed to Async would
 	// be allocated on every send that starts a write job.
-	flushFn     func()
-	queue       [][]byte
-	spare       [][]byte
-	flushing    bool
-	closing     bool
-	closeCode   uint16
-	closeReason string
-	// closedBy is why the server closed the socket, when it did; it becomes
-	// the disconnect reason.
-	closedBy *CloseError
+	flushFn func()
 }
 
 func (c *conn) init(s *server, ns *namespace, ws *gws.Conn, r *http.Request, ip string) {
 	c.srv, c.ns, c.ws, c.ip = s, ns, ws, ip
 	c.flushFn = c.flush
+	c.q = sendq.New(sendq.Config{
+		Limit:    s.cfg.SendQueueBytes,
+		Start:    func() { ws.Async(c.flushFn) },
+		Overflow: c.unstick,
+	})
 	c.idle = s.cfg.PingInterval + s.cfg.PingTimeout
 	ctx, cancel := context.WithCancel(context.Background())
 	c.sock = &Socket{id: uuid.NewString(), ns: ns, link: c, req: r, ctx: ctx, cancel: cancel}
@@ -88,10 +84,7 @@ func (c *conn) accept(s *Socket) {
 // refuse drops what the connect event queued (__loly:connected, the
 // handler's emits), so the client gets only the error, then closes.
 func (c *conn) refuse(ctx *Ctx, e *Error) {
-	c.qmu.Lock()
-	c.queue = c.queue[:0]
-	c.holding = false
-	c.qmu.Unlock()
+	c.q.Discard()
 	c.srv.cfg.ErrorHandler(ctx, e)
 	c.closeAfterDrain(closeCodeFor(e), e.Message)
 }
@@ -123,10 +116,7 @@ func (s *server) OnPing(ws *gws.Conn, _ []byte) {
 // too long, pings when a ping is due, and sets the timer for whichever of
 // the two comes next.
 func (c *conn) beat() {
-	c.qmu.Lock()
-	closing := c.closing
-	c.qmu.Unlock()
-	if closing {
+	if c.leaving() {
 		return
 	}
 	now := time.Now()
@@ -157,34 +147,21 @@ func (s *server) OnOpen(ws *gws.Conn) {
 	c.touch()
 	c.lastPing = time.Now()
 	c.heartbeat = time.AfterFunc(min(s.cfg.PingInterval, c.idle), c.beat)
-	c.qmu.Lock()
-	c.holding = true
-	c.qmu.Unlock()
+	c.q.Hold()
 	if err := c.sock.connect(nil); err != nil {
 		return
 	}
-	c.qmu.Lock()
-	c.holding = false
-	start := len(c.queue) > 0 && !c.flushing && !c.closing
-	if start {
-		c.flushing = true
-	}
-	c.qmu.Unlock()
-	if start {
-		c.ws.Async(c.flushFn)
-	}
+	c.q.Release()
 }
 
 // OnClose runs the disconnect event, then frees everything the socket held.
+// When the server closed the socket, its close is the disconnect reason.
 func (s *server) OnClose(ws *gws.Conn, reason error) {
 	c := connOf(ws)
-	c.qmu.Lock()
-	c.closing = true
-	c.queue = nil
-	if c.closedBy != nil {
-		reason = c.closedBy
+	if cl, ok := c.q.Closed(); ok {
+		reason = &CloseError{Code: cl.Code, Reason: cl.Reason}
 	}
-	c.qmu.Unlock()
+	c.q.Stop()
 	if c.heartbeat != nil {
 		c.heartbeat.Stop()
 	}
@@ -218,51 +195,25 @@ func (c *conn) dispatch(line []byte) {
 	c.sock.handle(env, derr)
 }
 
-// send queues one encoded envelope. A full queue means the client is not
-// reading: the socket is closed with 1013 and the queue dropped, so a slow
-// client costs bounded memory and never delays anyone else.
-func (c *conn) send(b []byte) {
-	c.qmu.Lock()
-	if c.closing {
-		c.qmu.Unlock()
-		return
-	}
-	if len(c.queue) >= c.srv.cfg.SendQueueLen {
-		c.qmu.Unlock()
-		c.abort(CloseTryAgainLater, "slow consumer")
-		return
-	}
-	c.queue = append(c.queue, b)
-	start := !c.flushing && !c.holding
-	if start {
-		c.flushing = true
-	}
-	c.qmu.Unlock()
-	if start {
-		c.ws.Async(c.flushFn)
-	}
+// send queues one encoded envelope. A client that lets more than
+// SendQueueBytes wait is not reading: the queue aborts, the socket is
+// closed with 1013, and a slow client costs bounded memory and never delays
+// anyone else.
+func (c *conn) send(b []byte) { c.q.Push(sendq.Packet{Data: b}) }
+
+// unstick runs once the queue aborted: a write stuck on a full TCP buffer
+// gives up within the close grace, so the socket is freed even when the
+// client never reads its close frame.
+func (c *conn) unstick() {
+	_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(wsconn.CloseGrace))
 }
 
-// abort closes a socket that cannot be served normally (its queue
-// overflowed, or it went silent): what is queued is dropped, and a write
-// stuck on a full TCP buffer gives up within a second, so the socket is
-// freed even when the close frame cannot be delivered.
+// abort closes a socket that went silent: what is queued is dropped, the
+// close frame goes out if it can, and the connection is cut without waiting
+// for an answer.
 func (c *conn) abort(code uint16, reason string) {
-	c.qmu.Lock()
-	if c.closing {
-		c.qmu.Unlock()
-		return
-	}
-	c.queue = nil
-	c.closing = true
-	c.closeCode, c.closeReason = code, reason
-	c.closedBy = &CloseError{Code: code, Reason: reason}
-	start := !c.flushing
-	c.flushing = true
-	c.qmu.Unlock()
-	_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
-	if start {
-		c.ws.Async(c.flushFn)
+	if c.q.Abort(sendq.Close{Code: code, Reason: reason, Abrupt: true}) {
+		_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	}
 }
 
@@ -270,28 +221,11 @@ func (c *conn) abort(code uint16, reason string) {
 // evicted as a slow consumer, or shut down. Its further events are not run:
 // nothing they sent would reach the client, and a refused socket must not
 // act while its close frame waits behind a full buffer.
-func (c *conn) leaving() bool {
-	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	return c.closing
-}
+func (c *conn) leaving() bool { return c.q.Closing() }
 
 // closeAfterDrain closes the socket with code once what is queued is written.
 func (c *conn) closeAfterDrain(code uint16, reason string) {
-	c.qmu.Lock()
-	if c.closing {
-		c.qmu.Unlock()
-		return
-	}
-	c.closing = true
-	c.closeCode, c.closeReason = code, reason
-	c.closedBy = &CloseError{Code: code, Reason: reason}
-	start := !c.flushing
-	c.flushing = true
-	c.qmu.Unlock()
-	if start {
-		c.ws.Async(c.flushFn)
-	}
+	c.q.CloseAfterDrain(sendq.Close{Code: code, Reason: reason})
 }
 
 // framePool holds the buffers flush coalesces envelopes into; each grows to
@@ -299,69 +233,52 @@ func (c *conn) closeAfterDrain(code uint16, reason string) {
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // flush writes what is queued, several envelopes to a frame, until the queue
-// is empty; then it sends the pending close frame, if any.
+// is empty; then it closes the connection when the queue was closed.
 func (c *conn) flush() {
 	var frame *[]byte
-	maxFrame := c.srv.cfg.MaxPayloadBytes
-	if maxFrame < defaultCoalescedFrameBytes {
-		maxFrame = defaultCoalescedFrameBytes
-	}
+	maxFrame := max(c.srv.cfg.MaxPayloadBytes, defaultCoalescedFrameBytes)
 	for {
-		c.qmu.Lock()
-		batch := c.queue
-		if len(batch) == 0 {
-			c.flushing = false
-			code, reason := c.closeCode, c.closeReason
-			c.closeCode = 0
-			c.qmu.Unlock()
-			if code != 0 {
-				// A close frame is small: a client that cannot take it
-				// within a second is not reading, and is cut.
-				_ = c.ws.SetWriteDeadline(time.Now().Add(time.Second))
-				_ = c.ws.WriteClose(code, []byte(reason))
+		batch, cl := c.q.Take()
+		if batch == nil {
+			if cl != nil {
+				wsconn.Close(c.ws, cl.Code, cl.Reason, cl.Abrupt)
 			}
 			return
 		}
-		c.queue = c.spare[:0]
-		c.qmu.Unlock()
-
 		_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		var err error
 		if len(batch) == 1 {
 			// One envelope is a frame of its own: written as it is.
-			err := c.ws.WriteMessage(gws.OpcodeText, batch[0])
-			batch[0] = nil
-			if err != nil {
-				return
+			err = c.ws.WriteMessage(gws.OpcodeText, batch[0].Data)
+		} else {
+			if frame == nil {
+				frame = framePool.Get().(*[]byte)
+				defer framePool.Put(frame)
 			}
-			c.qmu.Lock()
-			c.spare = batch[:0]
-			c.qmu.Unlock()
-			continue
-		}
-		if frame == nil {
-			frame = framePool.Get().(*[]byte)
-			defer framePool.Put(frame)
-		}
-		buf := (*frame)[:0]
-		for i, env := range batch {
-			if len(buf) > 0 && len(buf)+1+len(env) > maxFrame {
-				if c.ws.WriteMessage(gws.OpcodeText, buf) != nil {
-					return
+			buf := (*frame)[:0]
+			for _, p := range batch {
+				if len(buf) > 0 && len(buf)+1+len(p.Data) > maxFrame {
+					if err = c.ws.WriteMessage(gws.OpcodeText, buf); err != nil {
+						break
+					}
+					buf = buf[:0]
+					if c.q.Aborted() {
+						break // evicted meanwhile: the close goes next
+					}
 				}
-				buf = buf[:0]
+				if len(buf) > 0 {
+					buf = append(buf, '\n')
+				}
+				buf = append(buf, p.Data...)
 			}
-			if len(buf) > 0 {
-				buf = append(buf, '\n')
+			if err == nil && len(buf) > 0 && !c.q.Aborted() {
+				err = c.ws.WriteMessage(gws.OpcodeText, buf)
 			}
-			buf = append(buf, env...)
-			batch[i] = nil
+			*frame = buf[:0] // keep what it grew to
 		}
-		*frame = buf[:0] // keep what it grew to
-		if err := c.ws.WriteMessage(gws.OpcodeText, buf); err != nil {
-			return
+		c.q.Done(batch)
+		if err != nil {
+			return // gws closed the connection; OnClose follows
 		}
-		c.qmu.Lock()
-		c.spare = batch[:0]
-		c.qmu.Unlock()
 	}
 }

@@ -16,6 +16,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lxzan/gws"
+
+	"github.com/lolyjs/realtime/internal/sendq"
+	"github.com/lolyjs/realtime/internal/wsconn"
 )
 
 // Engine.IO v4 packet types.
@@ -34,18 +37,16 @@ const eioSeparator = '\x1e'
 
 // eioPacket is one Engine.IO packet waiting to be sent: text (type byte
 // first) or a binary message.
-type eioPacket struct {
-	binary bool
-	data   []byte
-}
+type eioPacket = sendq.Packet
 
 // eioSession is one Engine.IO connection: HTTP long-polling, WebSocket, or
 // polling upgraded to WebSocket. It carries Socket.IO, one socket per
 // namespace the client connects to, and is the link of those sockets.
 //
 // Client packets are handled one at a time, in order (procMu), whichever
-// transport brings them. Outgoing packets wait in one bounded queue; a
-// long-poll takes them all at once, a WebSocket writes them one frame each.
+// transport brings them. Outgoing packets wait in one byte-bounded queue
+// (internal/sendq); a long-poll takes them all at once, a WebSocket writes
+// them one frame each.
 type eioSession struct {
 	srv *server
 	sid string
@@ -60,15 +61,15 @@ type eioSession struct {
 	pending *sioPacket // a binary packet waiting for its attachments
 	atts    [][]byte
 
+	q *sendq.Queue
+
 	mu       sync.Mutex
 	sockets  map[string]*Socket
-	queue    []eioPacket
 	wake     chan struct{} // signals a waiting long-poll
 	polling  bool          // a long-poll GET is waiting
 	ws       *gws.Conn     // set once the WebSocket transport is in use
 	upgraded bool
 	probing  bool // a WebSocket probe succeeded: long-polls return at once
-	flushing bool
 	closed   bool
 	holdFor  *Socket // the socket whose connect is running
 	held     []eioPacket
@@ -83,6 +84,13 @@ func (s *server) newSession(r *http.Request, ip string) *eioSession {
 		sockets: make(map[string]*Socket), wake: make(chan struct{}, 1),
 		requests: make(map[int64]chan json.RawMessage), done: make(chan struct{}),
 	}
+	sess.q = sendq.New(sendq.Config{
+		Limit: s.cfg.SendQueueBytes,
+		Start: sess.kick,
+		// A client that lets its queue overflow is evicted; the eviction runs
+		// on a goroutine of its own, never under the delivering code's locks.
+		Overflow: func() { sess.shut(&CloseError{Code: CloseTryAgainLater, Reason: "slow consumer"}) },
+	})
 	sess.touch()
 	s.connMu.Lock()
 	if s.closing.Load() {
@@ -109,6 +117,14 @@ func (s *server) session(sid string) *eioSession {
 
 func (e *eioSession) touch() { e.lastSeen.Store(time.Now().UnixNano()) }
 
+// wakePoll wakes a waiting long-poll.
+func (e *eioSession) wakePoll() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
 func (e *eioSession) openPacket(upgrades []string) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"sid":          e.sid,
@@ -128,7 +144,7 @@ func (e *eioSession) beat() {
 		e.shut(&CloseError{Code: CloseGoingAway, Reason: "ping timeout"})
 		return
 	}
-	e.enqueue(nil, eioPacket{data: []byte{eioPing}})
+	e.enqueue(nil, eioPacket{Data: []byte{eioPing}})
 	e.mu.Lock()
 	if !e.closed {
 		e.timer.Reset(e.srv.cfg.PingInterval)
@@ -137,8 +153,8 @@ func (e *eioSession) beat() {
 }
 
 // enqueue queues packets for the client. Packets for a socket whose connect
-// is running are held until it is accepted. A full queue closes the
-// session: the client is not taking what it is sent.
+// is running are held until it is accepted. A client that lets too much
+// wait is evicted (see sendq.Config.Overflow).
 func (e *eioSession) enqueue(s *Socket, pkts ...eioPacket) {
 	e.mu.Lock()
 	if e.closed {
@@ -150,24 +166,23 @@ func (e *eioSession) enqueue(s *Socket, pkts ...eioPacket) {
 		e.mu.Unlock()
 		return
 	}
-	if len(e.queue)+len(pkts) > e.srv.cfg.SendQueueLen {
-		e.mu.Unlock()
-		e.shut(&CloseError{Code: CloseTryAgainLater, Reason: "slow consumer"})
-		return
-	}
-	e.queue = append(e.queue, pkts...)
-	e.kickLocked()
 	e.mu.Unlock()
+	for _, p := range pkts {
+		if !e.q.Push(p) {
+			return
+		}
+	}
 }
 
-// kickLocked gets the queue moving: a WebSocket write job, or the waiting
-// long-poll. Call with mu held.
-func (e *eioSession) kickLocked() {
-	if e.upgraded && e.ws != nil {
-		if !e.flushing && len(e.queue) > 0 {
-			e.flushing = true
-			e.ws.Async(e.flushWS)
-		}
+// kick starts the writer of the transport in use: a WebSocket write job, or
+// the waiting long-poll. It must not block: it runs under the locks of the
+// code that queues.
+func (e *eioSession) kick() {
+	e.mu.Lock()
+	ws, upgraded := e.ws, e.upgraded
+	e.mu.Unlock()
+	if upgraded && ws != nil {
+		ws.Async(e.flushWS)
 		return
 	}
 	select {
@@ -176,28 +191,34 @@ func (e *eioSession) kickLocked() {
 	}
 }
 
-// flushWS writes the queue on the WebSocket, one frame per packet.
+// flushWS writes the queue on the WebSocket, one frame per packet, then
+// closes the connection when the queue was closed.
 func (e *eioSession) flushWS() {
+	e.mu.Lock()
+	ws := e.ws
+	e.mu.Unlock()
 	for {
-		e.mu.Lock()
-		batch := e.queue
-		e.queue = nil
-		if len(batch) == 0 {
-			e.flushing = false
-			e.mu.Unlock()
+		batch, cl := e.q.Take()
+		if batch == nil {
+			if cl != nil {
+				wsconn.Close(ws, cl.Code, cl.Reason, cl.Abrupt)
+			}
 			return
 		}
-		ws := e.ws
-		e.mu.Unlock()
 		_ = ws.SetWriteDeadline(time.Now().Add(e.srv.cfg.WriteTimeout))
+		var err error
 		for _, p := range batch {
 			op := gws.OpcodeText
-			if p.binary {
+			if p.Binary {
 				op = gws.OpcodeBinary
 			}
-			if ws.WriteMessage(op, p.data) != nil {
-				return
+			if err = ws.WriteMessage(op, p.Data); err != nil {
+				break
 			}
+		}
+		e.q.Done(batch)
+		if err != nil {
+			return
 		}
 	}
 }
@@ -206,7 +227,7 @@ func (e *eioSession) flushWS() {
 func textPacket(typ byte, payload []byte) eioPacket {
 	b := make([]byte, 0, 1+len(payload))
 	b = append(b, typ)
-	return eioPacket{data: append(b, payload...)}
+	return eioPacket{Data: append(b, payload...)}
 }
 
 // sioPackets wraps a Socket.IO packet and its attachments as Engine.IO
@@ -215,7 +236,7 @@ func sioPackets(m *sioMessage) []eioPacket {
 	pkts := make([]eioPacket, 0, 1+len(m.attachments))
 	pkts = append(pkts, textPacket(eioMessage, m.packet))
 	for _, a := range m.attachments {
-		pkts = append(pkts, eioPacket{binary: true, data: a})
+		pkts = append(pkts, eioPacket{Binary: true, Data: a})
 	}
 	return pkts
 }
@@ -311,7 +332,8 @@ func (e *eioSession) request(ctx context.Context, s *Socket, event string, data 
 	}
 }
 
-// shut ends the whole session with a reason.
+// shut ends the whole session with a reason: its sockets leave their
+// namespaces, and the client gets what was queued, then the close.
 func (e *eioSession) shut(reason *CloseError) {
 	e.mu.Lock()
 	if e.closed {
@@ -331,9 +353,11 @@ func (e *eioSession) shut(reason *CloseError) {
 	for _, s := range sockets {
 		s.disconnect(reason)
 	}
+	e.q.CloseAfterDrain(sendq.Close{Code: reason.Code, Reason: reason.Reason})
 	if ws != nil {
-		_ = ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
-		ws.Async(func() { _ = ws.WriteClose(reason.Code, []byte(reason.Reason)) })
+		// A write stuck on a client that stopped reading gives up within
+		// the grace, so the session is freed.
+		_ = ws.NetConn().SetWriteDeadline(time.Now().Add(wsconn.CloseGrace))
 	}
 	e.srv.releaseIP(e.ip)
 	e.srv.connWG.Done()
@@ -426,7 +450,7 @@ func (s *server) eioHandshake(w http.ResponseWriter, r *http.Request, transport 
 			http.Error(w, "realtime: server shutting down", http.StatusServiceUnavailable)
 			return
 		}
-		writePayload(w, []eioPacket{{data: sess.openPacket([]string{"websocket"})}})
+		writePayload(w, []eioPacket{{Data: sess.openPacket([]string{"websocket"})}})
 		return
 	}
 	ws, err := s.eioUpgrader.Upgrade(w, r)
@@ -444,9 +468,8 @@ func (s *server) eioHandshake(w http.ResponseWriter, r *http.Request, transport 
 	link.sess = sess
 	sess.mu.Lock()
 	sess.ws, sess.upgraded = ws, true
-	sess.queue = append([]eioPacket{{data: sess.openPacket([]string{})}}, sess.queue...)
-	sess.kickLocked()
 	sess.mu.Unlock()
+	sess.q.Push(eioPacket{Data: sess.openPacket([]string{})})
 	go ws.ReadLoop()
 }
 
@@ -458,13 +481,13 @@ func writePayload(w http.ResponseWriter, pkts []eioPacket) {
 		if i > 0 {
 			buf.WriteByte(eioSeparator)
 		}
-		if p.binary {
+		if p.Binary {
 			buf.WriteByte('b')
 			enc := base64.NewEncoder(base64.StdEncoding, &buf)
-			_, _ = enc.Write(p.data)
+			_, _ = enc.Write(p.Data)
 			_ = enc.Close()
 		} else {
-			buf.Write(p.data)
+			buf.Write(p.Data)
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
@@ -496,36 +519,31 @@ func (e *eioSession) servePoll(w http.ResponseWriter, r *http.Request) {
 	defer timeout.Stop()
 	for {
 		e.mu.Lock()
-		switch {
-		case e.upgraded:
-			e.mu.Unlock()
-			writePayload(w, []eioPacket{{data: []byte{eioNoop}}})
-			return
-		case len(e.queue) > 0:
-			batch := e.queue
-			e.queue = nil
-			e.mu.Unlock()
-			writePayload(w, batch)
-			return
-		case e.closed:
-			e.mu.Unlock()
-			writePayload(w, []eioPacket{{data: []byte{eioClose}}})
-			return
-		case e.probing:
-			// The client is moving to the WebSocket and waits for this
-			// poll to end before it sends the upgrade.
-			e.mu.Unlock()
-			writePayload(w, []eioPacket{{data: []byte{eioNoop}}})
+		upgraded, probing := e.upgraded, e.probing
+		e.mu.Unlock()
+		if upgraded || probing {
+			// Upgraded, or moving to the WebSocket: the client waits for
+			// this poll to end before it sends the upgrade.
+			writePayload(w, []eioPacket{{Data: []byte{eioNoop}}})
 			return
 		}
-		e.mu.Unlock()
+		batch, cl := e.q.Take()
+		switch {
+		case batch != nil:
+			writePayload(w, batch)
+			e.q.Done(batch)
+			return
+		case cl != nil || e.q.Closing():
+			writePayload(w, []eioPacket{{Data: []byte{eioClose}}})
+			return
+		}
 		select {
 		case <-e.wake:
 		case <-e.done:
 		case <-r.Context().Done():
 			return
 		case <-timeout.C:
-			writePayload(w, []eioPacket{{data: []byte{eioNoop}}})
+			writePayload(w, []eioPacket{{Data: []byte{eioNoop}}})
 			return
 		}
 	}
@@ -546,10 +564,10 @@ func (e *eioSession) servePost(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				continue
 			}
-			e.receive(eioPacket{binary: true, data: raw})
+			e.receive(eioPacket{Binary: true, Data: raw})
 			continue
 		}
-		e.receive(eioPacket{data: pkt})
+		e.receive(eioPacket{Data: pkt})
 	}
 	w.Header().Set("Content-Type", "text/html")
 	_, _ = io.WriteString(w, "ok")
@@ -593,17 +611,17 @@ func (e *eioSession) receive(p eioPacket) {
 			go e.shut(&CloseError{Code: CloseInternal, Reason: "internal error"})
 		}
 	}()
-	if p.binary {
-		e.attachment(p.data)
+	if p.Binary {
+		e.attachment(p.Data)
 		return
 	}
-	if len(p.data) == 0 {
+	if len(p.Data) == 0 {
 		return
 	}
-	switch p.data[0] {
+	switch p.Data[0] {
 	case eioPong, eioNoop:
 	case eioPing:
-		if string(p.data[1:]) == "probe" {
+		if string(p.Data[1:]) == "probe" {
 			e.mu.Lock()
 			ws := e.ws
 			e.mu.Unlock()
@@ -614,29 +632,25 @@ func (e *eioSession) receive(p eioPacket) {
 			// finish the upgrade.
 			e.mu.Lock()
 			e.probing = true
-			e.kickLocked()
 			e.mu.Unlock()
+			e.wakePoll()
 		}
 	case eioUpgrade:
 		e.mu.Lock()
-		if e.ws != nil && !e.upgraded {
-			e.upgraded = true
-			e.kickLocked()
-			// Wake a long-poll still waiting so it returns a noop.
-			select {
-			case e.wake <- struct{}{}:
-			default:
-			}
-			if len(e.queue) > 0 && !e.flushing {
-				e.flushing = true
-				e.ws.Async(e.flushWS)
-			}
-		}
+		ws := e.ws
+		upgrade := ws != nil && !e.upgraded
+		e.upgraded = e.upgraded || upgrade
 		e.mu.Unlock()
+		if upgrade {
+			// A long-poll still waiting returns a noop; what is queued goes
+			// out on the WebSocket from now on.
+			e.wakePoll()
+			ws.Async(e.flushWS)
+		}
 	case eioClose:
 		go e.shut(&CloseError{Code: CloseNormal, Reason: "client closed"})
 	case eioMessage:
-		pkt, err := parseSIO(p.data[1:])
+		pkt, err := parseSIO(p.Data[1:])
 		if err != nil {
 			e.srv.cfg.Logger.Warn("realtime: malformed Socket.IO packet; closing the session", "sid", e.sid)
 			go e.shut(&CloseError{Code: ClosePolicy, Reason: "malformed packet"})
@@ -774,7 +788,7 @@ func (eioEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 		return
 	}
 	sess.touch()
-	sess.receive(eioPacket{binary: msg.Opcode == gws.OpcodeBinary, data: bytes.Clone(msg.Bytes())})
+	sess.receive(eioPacket{Binary: msg.Opcode == gws.OpcodeBinary, Data: bytes.Clone(msg.Bytes())})
 }
 
 // OnClose ends the session when its WebSocket closes, unless the socket was

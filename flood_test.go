@@ -131,7 +131,7 @@ func TestInvalidEventFloodIsRateLimited(t *testing.T) {
 func TestErrorRepliesToANonReaderAreBounded(t *testing.T) {
 	left := make(chan error, 64)
 	var handled atomic.Int64
-	mux := realtime.New(quiet(realtime.Config{SendQueueLen: 256}))
+	mux := realtime.New(quiet(realtime.Config{SendQueueBytes: 64 << 10}))
 	mux.Use(func(next realtime.Handler) realtime.Handler {
 		return func(c *realtime.Ctx) error {
 			if c.Kind() == realtime.KindEvent {

@@ -370,7 +370,7 @@ func TestLimitsHaveSafeDefaults(t *testing.T) {
 		{"Limits.MaxRoomsPerSocket", int64(c.Limits.MaxRoomsPerSocket), 1000},
 		{"Limits.EventsPerSecond", int64(c.Limits.EventsPerSecond), 100},
 		{"Limits.Burst", int64(c.Limits.Burst), 200},
-		{"SendQueueLen", int64(c.SendQueueLen), 10000},
+		{"SendQueueBytes", int64(c.SendQueueBytes), 16 << 20},
 		{"PingInterval+PingTimeout (s)", int64((c.PingInterval + c.PingTimeout) / time.Second), 120},
 		{"WriteTimeout (s)", int64(c.WriteTimeout / time.Second), 60},
 		{"HandshakeTimeout (s)", int64(c.HandshakeTimeout / time.Second), 60},
@@ -381,13 +381,13 @@ func TestLimitsHaveSafeDefaults(t *testing.T) {
 	}
 	// The values the protocol documents.
 	if c.MaxPayloadBytes != 64<<10 || c.Limits.ConnectionsPerIP != 20 || c.Limits.MaxRoomsPerSocket != 100 ||
-		c.SendQueueLen != 1024 || c.PingInterval != 25*time.Second || c.PingTimeout != 20*time.Second {
+		c.SendQueueBytes != 1<<20 || c.PingInterval != 25*time.Second || c.PingTimeout != 20*time.Second {
 		t.Fatalf("defaults %+v", c)
 	}
 	// Each is taken as given.
-	set := realtime.New(realtime.Config{MaxPayloadBytes: 1000, SendQueueLen: 7, WriteTimeout: time.Second, HandshakeTimeout: 2 * time.Second,
+	set := realtime.New(realtime.Config{MaxPayloadBytes: 1000, SendQueueBytes: 7000, WriteTimeout: time.Second, HandshakeTimeout: 2 * time.Second,
 		Limits: realtime.Limits{ConnectionsPerIP: 3, MaxRoomsPerSocket: 4, EventsPerSecond: 5, Burst: 6}}).Config()
-	if set.MaxPayloadBytes != 1000 || set.SendQueueLen != 7 || set.WriteTimeout != time.Second || set.HandshakeTimeout != 2*time.Second ||
+	if set.MaxPayloadBytes != 1000 || set.SendQueueBytes != 7000 || set.WriteTimeout != time.Second || set.HandshakeTimeout != 2*time.Second ||
 		set.Limits != (realtime.Limits{ConnectionsPerIP: 3, MaxRoomsPerSocket: 4, EventsPerSecond: 5, Burst: 6}) {
 		t.Fatalf("configured %+v", set)
 	}
@@ -396,7 +396,7 @@ func TestLimitsHaveSafeDefaults(t *testing.T) {
 	// TestHostileInputMatrix, TestConnectionsPerIP and TestMaxRoomsPerSocket;
 	// here, the send queue).
 	left := make(chan error, 4)
-	mux := realtime.New(quiet(realtime.Config{SendQueueLen: 7}))
+	mux := realtime.New(quiet(realtime.Config{SendQueueBytes: 1024}))
 	mux.On("burst", func(c *realtime.Ctx) error {
 		for i := range 1000 {
 			_ = c.Reply("n", i)
@@ -409,7 +409,7 @@ func TestLimitsHaveSafeDefaults(t *testing.T) {
 	_ = rc.text(`{"event":"burst"}`)
 	var ce *realtime.CloseError
 	if r := receive(t, left, "the eviction"); !errorsAs(r, &ce) || ce.Code != realtime.CloseTryAgainLater {
-		t.Fatalf("1000 replies into a queue of 7: %v, want 1013", r)
+		t.Fatalf("1000 replies into a queue of 1 KiB: %v, want 1013", r)
 	}
 }
 
