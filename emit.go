@@ -43,51 +43,111 @@ func (s *server) subscribe(ctx context.Context, name string, t topic) error {
 	return nil
 }
 
-// retrySubscriptions retries the subscriptions that failed (Redis was down
-// when a socket needed them), for topics local sockets still need.
-func (s *server) retrySubscriptions(ctx context.Context) {
-	s.subMu.Lock()
-	pending := s.pending
-	s.pending = nil
-	s.subMu.Unlock()
-	for name, t := range pending {
-		if t.kind != topicNamespace && t.ns.localCount(t.kind, t.name) == 0 {
-			continue
-		}
-		if err := s.subscribe(ctx, name, t); err != nil {
-			s.subMu.Lock()
-			if s.pending == nil {
-				s.pending = make(map[string]topic)
-			}
-			s.pending[name] = t
-			s.subMu.Unlock()
-		}
-	}
-}
+// Pacing of the retries of failed subscriptions: the first comes soon after
+// the failure, the next ones at most resubscribeMaxBackoff apart, so that a
+// room joined while the broker was unreachable hears the other instances
+// within about that long after the broker is back.
+const (
+	resubscribeMinBackoff = 50 * time.Millisecond
+	resubscribeMaxBackoff = time.Second
+	resubscribeTimeout    = 2 * time.Second
+)
 
 // interest makes sure the broker delivers a room's or user's topic here
 // while a local socket needs it. A subscription that fails (Redis down) does
-// not undo the local join: it is logged and retried every presence period,
-// so local delivery goes on and cross-instance delivery catches up.
+// not undo the local join: the topic is routed here at once (a broker that
+// keeps failed subscriptions, like broadcast/redis, delivers as soon as its
+// connection is back), logged, and retried in the background until the
+// broker confirms it, so local delivery goes on and cross-instance delivery
+// resumes as soon as the broker can be reached.
 func (s *server) interest(ctx context.Context, name string, t topic) {
 	if s.broker == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, resubscribeTimeout)
 	defer cancel()
-	if err := s.subscribe(ctx, name, t); err != nil {
-		s.subMu.Lock()
-		if s.pending == nil {
-			s.pending = make(map[string]topic)
-		}
-		s.pending[name] = t
-		s.subMu.Unlock()
-		s.cfg.Logger.Warn("realtime: subscribe failed; will retry", "topic", name, "error", err)
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	if _, ok := s.topics[name]; ok {
+		return // subscribed, or pending and being retried
 	}
+	s.topics[name] = t
+	if err := s.broker.Subscribe(ctx, name); err != nil {
+		if s.pending == nil {
+			s.pending = make(map[string]struct{})
+		}
+		s.pending[name] = struct{}{}
+		s.retryLocked()
+		s.cfg.Logger.Warn("realtime: subscribe failed; retrying until the broker is back", "topic", name, "error", err)
+	}
+}
+
+// retryLocked starts the goroutine that retries pending subscriptions, if it
+// is not running. subMu is held.
+func (s *server) retryLocked() {
+	if s.retrying || s.subStopped {
+		return
+	}
+	s.retrying = true
+	s.subWG.Add(1)
+	go s.retryPending()
+}
+
+// retryPending retries the pending subscriptions, all in one Subscribe, with
+// a backoff from resubscribeMinBackoff to resubscribeMaxBackoff, until none
+// is left or the mux stops.
+func (s *server) retryPending() {
+	defer s.subWG.Done()
+	backoff := resubscribeMinBackoff
+	timer := time.NewTimer(backoff)
+	defer timer.Stop()
+	for {
+		select {
+		case <-s.subStop:
+			return
+		case <-timer.C:
+		}
+		s.subMu.Lock()
+		names := make([]string, 0, len(s.pending))
+		for name := range s.pending {
+			names = append(names, name)
+		}
+		var err error
+		if len(names) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), resubscribeTimeout)
+			err = s.broker.Subscribe(ctx, names...)
+			cancel()
+		}
+		if err == nil {
+			s.pending = nil
+			s.retrying = false
+			s.subMu.Unlock()
+			if len(names) > 0 {
+				s.cfg.Logger.Info("realtime: subscriptions restored", "topics", len(names))
+			}
+			return
+		}
+		s.subMu.Unlock()
+		backoff = min(2*backoff, resubscribeMaxBackoff)
+		timer.Reset(backoff)
+	}
+}
+
+// stopRetrying stops the retries of pending subscriptions and waits for the
+// goroutine that runs them.
+func (s *server) stopRetrying() {
+	s.subMu.Lock()
+	if !s.subStopped {
+		s.subStopped = true
+		close(s.subStop)
+	}
+	s.subMu.Unlock()
+	s.subWG.Wait()
 }
 
 // disinterest drops a topic once no local socket needs it. It checks again
 // under subMu, so a join racing with the last leave keeps the subscription.
+// A pending subscription is given up too (the broker may hold it).
 func (s *server) disinterest(name string) {
 	if s.broker == nil {
 		return
@@ -99,6 +159,7 @@ func (s *server) disinterest(name string) {
 		return
 	}
 	delete(s.topics, name)
+	delete(s.pending, name)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
 	defer cancel()
 	if err := s.broker.Unsubscribe(ctx, name); err != nil {

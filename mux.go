@@ -75,10 +75,15 @@ type server struct {
 	connWG sync.WaitGroup
 
 	subMu  sync.Mutex
-	topics map[string]topic
-	// pending holds subscriptions that failed, retried every presence
-	// period until they succeed or no local socket needs them.
-	pending map[string]topic
+	topics map[string]topic // topics routed here: subscribed or pending
+	// pending holds the topics whose subscription failed, retried by one
+	// goroutine (retrying) until the broker confirms them or no local
+	// socket needs them.
+	pending    map[string]struct{}
+	retrying   bool
+	subStopped bool
+	subStop    chan struct{}
+	subWG      sync.WaitGroup
 
 	presence  *presence
 	publisher *publisher
@@ -99,6 +104,7 @@ func New(cfg Config) *Mux {
 		perIP:      make(map[string]int),
 		conns:      make(map[*conn]struct{}),
 		topics:     make(map[string]topic),
+		subStop:    make(chan struct{}),
 	}
 	m := &Mux{srv: s}
 	m.ns = s.namespace("/", m)
@@ -582,6 +588,7 @@ func (s *server) stopBackends() {
 		s.presence.close()
 	}
 	if s.broker != nil {
+		s.stopRetrying()
 		s.subMu.Lock()
 		names := make([]string, 0, len(s.topics))
 		for name := range s.topics {

@@ -87,7 +87,6 @@ func (p *presence) loop() {
 			if err := p.beat(ctx); err != nil {
 				p.srv.cfg.Logger.Warn("realtime: presence heartbeat failed", "instance", p.id, "error", err)
 			}
-			p.srv.retrySubscriptions(ctx)
 			cancel()
 		}
 	}

@@ -93,7 +93,12 @@ func (s *Socket) InRoom(room string) bool {
 }
 
 // Join adds the socket to a room, in the cluster too: once Join returns,
-// emits to the room from any instance reach the socket.
+// emits to the room from any instance reach the socket. While the broker
+// cannot be reached (Redis down), Join still succeeds and emits from this
+// instance reach the socket at once; the cluster subscription is retried in
+// the background, at most a second apart, and emits from other instances
+// reach the socket again as soon as the broker is back (what they publish
+// before that is lost: pub/sub delivers at most once).
 func (s *Socket) Join(room string) error { return s.ns.join(s, room) }
 
 // Leave removes the socket from a room.

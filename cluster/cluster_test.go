@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -48,6 +49,8 @@ type clusterOpts struct {
 	url         string
 	prefix      string
 	presenceTTL time.Duration
+	logger      *slog.Logger
+	instanceID  string
 }
 
 // startInstance starts one instance on the Redis of o.url, with the events the
@@ -58,7 +61,7 @@ func startInstance(t *testing.T, o clusterOpts) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := realtime.Config{PresenceTTL: o.presenceTTL}
+	cfg := realtime.Config{PresenceTTL: o.presenceTTL, Logger: o.logger, InstanceID: o.instanceID}
 	b.Configure(&cfg)
 	mux := realtime.New(cfg)
 	mux.Use(middleware.RequestID, middleware.Recoverer, middleware.Auth(userAuth))
