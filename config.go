@@ -94,7 +94,15 @@ type Config struct {
 	// a goodbye stay listed by the others (default 30s). Each instance
 	// refreshes its own entry every third of it.
 	PresenceTTL time.Duration
-	// InstanceID names this instance in the cluster (default: a random id).
+	// InstanceID names this instance in the cluster (default: a random id,
+	// new at each start). It must be unique among the running instances:
+	// each ignores cluster messages from its own id, and presence keeps one
+	// entry per id. Start refuses an id that a live process of the cluster
+	// holds (ErrInstanceIDInUse). A process restarted with the id of one that
+	// crashed waits, in Start, until the crashed one's registration expires
+	// (at most PresenceTTL; a clean Shutdown releases it at once), and then
+	// starts with none of its predecessor's users listed. Leave it empty
+	// unless something outside needs a stable name.
 	InstanceID string
 
 	// Logger receives the mux's own log lines (default: slog.Default()).

@@ -324,7 +324,10 @@ func (m *Mux) mustNotBeStarted(what string) {
 }
 
 // Start checks the configuration and every route, reporting all problems in
-// one error, then starts the backends (the broker's subscriptions). It runs
+// one error, then starts the backends (the broker's subscriptions). In a
+// cluster it first claims the instance id: it fails with ErrInstanceIDInUse
+// when a live process holds it, and waits while a crashed one's registration
+// has not expired yet (see Config.InstanceID); ctx bounds that wait. It runs
 // once; later calls return the first result. ServeHTTP calls it on the first
 // request when the application did not, and refuses sockets if it failed, so
 // call it at startup to fail early.
@@ -353,18 +356,21 @@ func (s *server) start(ctx context.Context) error {
 		s.namespaces[name].finish()
 	}
 	if s.broker != nil {
-		if err := s.broker.Start(ctx, s.receive); err != nil {
-			return fmt.Errorf("realtime: start broker: %w", err)
-		}
-		for _, name := range s.order {
-			if err := s.subscribe(ctx, namespaceTopic(name), topic{ns: s.namespaces[name], kind: topicNamespace}); err != nil {
-				return fmt.Errorf("realtime: subscribe namespace %s: %w", name, err)
-			}
-		}
-		s.publisher = newPublisher(s.broker, s.cfg.Logger.Warn)
+		// The instance id first: a process refused for a duplicate id
+		// receives nothing.
 		s.presence = newPresence(s)
-		if err := s.presence.start(ctx); err != nil {
+		if err := s.presence.claim(ctx); err != nil {
 			return fmt.Errorf("realtime: register presence: %w", err)
+		}
+		if err := s.startCluster(ctx); err != nil {
+			s.stopRetrying()
+			if s.publisher != nil {
+				pctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				s.publisher.close(pctx)
+				cancel()
+			}
+			s.presence.release()
+			return err
 		}
 	}
 	opt := &gws.ServerOption{
@@ -381,6 +387,24 @@ func (s *server) start(ctx context.Context) error {
 	s.eioUpgrader = gws.NewUpgrader(eioEvents{}, &eioOpt)
 	s.plainUpgrader = gws.NewUpgrader(s, &plain)
 	s.started.Store(true)
+	return nil
+}
+
+// startCluster starts the broker, the namespaces' subscriptions, the
+// publisher and the presence heartbeat, once the instance id is claimed.
+func (s *server) startCluster(ctx context.Context) error {
+	if err := s.broker.Start(ctx, s.receive); err != nil {
+		return fmt.Errorf("realtime: start broker: %w", err)
+	}
+	for _, name := range s.order {
+		if err := s.subscribe(ctx, namespaceTopic(name), topic{ns: s.namespaces[name], kind: topicNamespace}); err != nil {
+			return fmt.Errorf("realtime: subscribe namespace %s: %w", name, err)
+		}
+	}
+	s.publisher = newPublisher(s.broker, s.cfg.Logger.Warn)
+	if err := s.presence.start(ctx); err != nil {
+		return fmt.Errorf("realtime: register presence: %w", err)
+	}
 	return nil
 }
 

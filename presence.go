@@ -1,11 +1,17 @@
 package realtime
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/lolyjs/realtime/store"
 )
@@ -18,7 +24,7 @@ import (
 // Layout, all under the store's own prefix:
 //
 //	presence:instances             set of instance ids
-//	presence:alive:<id>            "1" with ttl PresenceTTL: the instance lives
+//	presence:alive:<id>            "<token> <beat>" with ttl PresenceTTL: the instance lives
 //	presence:<id>:keys             set of the keys below, for cleanup
 //	presence:<id>:ns:<ns>          set of user ids online in a namespace
 //	presence:<id>:room:<ns>:<room> set of user ids in a room
@@ -29,11 +35,17 @@ import (
 // out within the ttl. A write that fails (Redis down) marks the instance
 // dirty, and the next period rewrites its whole entry; so does finding its
 // alive key gone (Redis restarted empty).
+//
+// The alive key also says which process holds the instance id: it holds a
+// token drawn by the process and a beat number that each period increments.
+// A process claims its id at start (see claim) and starts from a clean slate,
+// deleting whatever an earlier holder of the id left.
 type presence struct {
-	srv *server
-	st  store.Store
-	id  string
-	ttl time.Duration
+	srv   *server
+	st    store.Store
+	id    string
+	ttl   time.Duration
+	token string
 
 	// writeMu orders writes: a resync and a socket's add or remove never
 	// interleave, so a resync cannot bring back a user who just left.
@@ -42,9 +54,18 @@ type presence struct {
 	dirty   bool
 	keys    map[string]struct{} // own keys known to be registered
 
-	stop chan struct{}
-	done chan struct{}
+	// Owned by the goroutine that beats (start, then loop).
+	beats   uint64 // beat number in the alive key
+	usurped bool   // another process holds the id
+	stop    chan struct{}
+	done    chan struct{}
 }
+
+// ErrInstanceIDInUse is returned, wrapped, by Mux.Start when another live
+// process of the cluster runs with the same Config.InstanceID. Two processes
+// with one id would share one presence entry and drop each other's cluster
+// messages (each ignores messages from its own id).
+var ErrInstanceIDInUse = errors.New("realtime: instance id in use by another live process")
 
 const presenceInstances = "presence:instances"
 
@@ -55,7 +76,7 @@ func presenceRoom(id, ns, room string) string { return "presence:" + id + ":room
 
 func newPresence(s *server) *presence {
 	return &presence{
-		srv: s, st: s.store, id: s.id, ttl: s.cfg.PresenceTTL,
+		srv: s, st: s.store, id: s.id, ttl: s.cfg.PresenceTTL, token: uuid.NewString(),
 		keys: make(map[string]struct{}),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -65,7 +86,114 @@ func (p *presence) opCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), time.Second)
 }
 
-// start registers the instance and starts the heartbeat.
+// aliveValue is what the alive key holds after this process's current beat.
+func (p *presence) aliveValue() []byte {
+	return []byte(p.token + " " + strconv.FormatUint(p.beats, 10))
+}
+
+// ours reports whether an alive key's value was written by this process.
+func (p *presence) ours(v []byte) bool {
+	tok, _, ok := strings.Cut(string(v), " ")
+	return ok && tok == p.token
+}
+
+// claimPoll paces claim's reads of an alive key held by another process.
+func (p *presence) claimPoll() time.Duration {
+	return min(max(p.ttl/10, 10*time.Millisecond), 500*time.Millisecond)
+}
+
+// claim makes this process the holder of its instance id and clears what an
+// earlier holder left, before the instance serves anyone.
+//
+// When no process holds the id, claim takes it at once (atomically: of two
+// processes starting together with one id, one gets it and the other sees
+// it held). When the alive key is held, it is either a live process, which
+// rewrites the key every ttl/3, or a process that died without a goodbye
+// (a crash, a kill), whose key expires within the ttl. claim watches the
+// key: if it changes, claim fails with ErrInstanceIDInUse; if it expires,
+// claim takes the id. So a process restarted with the id of one that
+// crashed starts at most one ttl after the crash, the moment the rest of the
+// cluster considers the crashed one dead, and says so in the log. ctx bounds
+// the wait.
+func (p *presence) claim(ctx context.Context) error {
+	var (
+		seen    []byte
+		waiting time.Time
+	)
+	for {
+		v, err := p.st.Get(ctx, presenceAlive(p.id))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			took, err := p.create(ctx)
+			if err != nil {
+				return err
+			}
+			if !took {
+				continue // another process just created it: watch it
+			}
+			if !waiting.IsZero() {
+				p.srv.cfg.Logger.Info("realtime: took over instance id: the registration of its previous process expired",
+					"instance", p.id, "waited", time.Since(waiting).Round(time.Millisecond).String())
+			}
+			// A clean slate: delete what an earlier holder of the id left.
+			return p.clear(ctx, p.id)
+		case err != nil:
+			return err
+		}
+		switch {
+		case waiting.IsZero():
+			waiting, seen = time.Now(), v
+			p.srv.cfg.Logger.Warn("realtime: instance id is registered by another process; waiting for its registration to expire "+
+				"(a crashed process of this id stops refreshing it) or to be refreshed (a live one: then Start fails)",
+				"instance", p.id, "upTo", p.ttl.String())
+		case !bytes.Equal(v, seen):
+			return fmt.Errorf("%w: %q (its registration is being refreshed); "+
+				"give every instance a unique Config.InstanceID, or leave it empty for a random one", ErrInstanceIDInUse, p.id)
+		}
+		if claiming(v) {
+			if _, err := p.st.Expire(ctx, presenceAlive(p.id), p.ttl); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("realtime: instance id %q: still registered by another process after %v (waiting for it to expire, at most PresenceTTL %v): %w",
+				p.id, time.Since(waiting).Round(time.Millisecond), p.ttl, ctx.Err())
+		case <-time.After(p.claimPoll()):
+		}
+	}
+}
+
+// claiming reports whether an alive key holds a bare counter: a claim
+// between its two writes (see create), or one cut short there, whose key has
+// no ttl yet. Whoever finds one sets the ttl, so that it cannot stay forever.
+func claiming(v []byte) bool {
+	_, err := strconv.ParseInt(string(v), 10, 64)
+	return err == nil
+}
+
+// create creates the alive key if it is absent, and reports whether this
+// process did. The store has no "set if absent", but Incr creates a missing
+// key at zero, atomically, so only one caller of Incr on a missing key gets
+// 1; it then writes its token. Incr on a key holding a token fails (not an
+// integer), which also means another process holds the id.
+func (p *presence) create(ctx context.Context) (bool, error) {
+	n, err := p.st.Incr(ctx, presenceAlive(p.id), 1)
+	if err != nil {
+		if _, gerr := p.st.Get(ctx, presenceAlive(p.id)); gerr == nil {
+			return false, nil
+		}
+		return false, err
+	}
+	if n != 1 {
+		return false, nil
+	}
+	p.beats = 0
+	return true, p.st.Set(ctx, presenceAlive(p.id), p.aliveValue(), p.ttl)
+}
+
+// start registers the instance, whose id claim took, and starts the
+// heartbeat.
 func (p *presence) start(ctx context.Context) error {
 	if err := p.beat(ctx); err != nil {
 		return err
@@ -93,17 +221,46 @@ func (p *presence) loop() {
 }
 
 // beat refreshes the alive key, and rewrites the instance's entry when a
-// write failed or the store lost it.
+// write failed or the store lost it. When the key holds another process's
+// token (it took the id while this one could not reach the store for a whole
+// ttl, or the two started together), beat writes nothing, says so once, and
+// takes the id back only when the other lets it go.
 func (p *presence) beat(ctx context.Context) error {
-	_, err := p.st.Get(ctx, presenceAlive(p.id))
+	v, err := p.st.Get(ctx, presenceAlive(p.id))
 	lost := errors.Is(err, store.ErrNotFound)
-	if err != nil && !lost {
+	switch {
+	case lost:
+		took, err := p.create(ctx)
+		if err != nil {
+			p.markDirty()
+			return err
+		}
+		if !took {
+			p.usurp()
+			return nil
+		}
+	case err != nil:
 		p.markDirty()
 		return err
+	case claiming(v):
+		// Someone's claim in progress, or this process's own cut short:
+		// decide on the next beat, once it holds a token or expired.
+		p.markDirty()
+		_, err := p.st.Expire(ctx, presenceAlive(p.id), p.ttl)
+		return err
+	case !p.ours(v):
+		p.usurp()
+		return nil
+	default:
+		p.beats++
+		if err := p.st.Set(ctx, presenceAlive(p.id), p.aliveValue(), p.ttl); err != nil {
+			p.markDirty()
+			return err
+		}
 	}
-	if err := p.st.Set(ctx, presenceAlive(p.id), []byte("1"), p.ttl); err != nil {
-		p.markDirty()
-		return err
+	if p.usurped {
+		p.usurped = false
+		p.srv.cfg.Logger.Warn("realtime: instance id is held by this process again", "instance", p.id)
 	}
 	if _, err := p.st.SetAdd(ctx, presenceInstances, p.id); err != nil {
 		p.markDirty()
@@ -122,6 +279,19 @@ func (p *presence) beat(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// usurp notes that another process holds this instance's id: this one stops
+// writing presence (the entry is the other's) until it gets the id back.
+func (p *presence) usurp() {
+	p.markDirty()
+	if p.usurped {
+		return
+	}
+	p.usurped = true
+	p.srv.cfg.Logger.Error("realtime: instance id is held by another process: this instance's users are not listed, "+
+		"and cluster messages between the two processes are lost; give every instance a unique Config.InstanceID",
+		"instance", p.id, "error", ErrInstanceIDInUse)
 }
 
 func (p *presence) isDirty() bool {
@@ -265,12 +435,21 @@ func (p *presence) forget(ctx context.Context, id string) {
 	}
 }
 
-// close stops the heartbeat and removes the instance's entry at once.
+// close stops the heartbeat and releases the instance id.
 func (p *presence) close() {
 	close(p.stop)
 	<-p.done
+	p.release()
+}
+
+// release removes the instance's entry and its alive key at once, unless
+// another process holds the id.
+func (p *presence) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	if v, err := p.st.Get(ctx, presenceAlive(p.id)); err == nil && !p.ours(v) {
+		return
+	}
 	_ = p.clear(ctx, p.id)
 	_ = p.st.Delete(ctx, presenceAlive(p.id))
 	_, _ = p.st.SetRemove(ctx, presenceInstances, p.id)

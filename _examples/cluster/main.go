@@ -52,14 +52,18 @@ func main() {
 }
 
 // runInstance serves one instance until ctx is done. Each instance has its
-// own Redis client, as separate processes would.
+// own Redis client, as separate processes would. name only labels the page
+// and the logs.
 func runInstance(ctx context.Context, name, addr, redisURL string) error {
 	backends, err := cluster.Redis(ctx, redisURL, cluster.Options{Prefix: "loly:rt:example:"})
 	if err != nil {
 		return err
 	}
 	defer backends.Close()
-	cfg := realtime.Config{InstanceID: name}
+	// Config.InstanceID is left empty: each start draws a random id, unique
+	// in the cluster. A fixed one must be unique among running instances;
+	// Start refuses one that a live process holds.
+	cfg := realtime.Config{}
 	backends.Configure(&cfg)
 	mux := realtime.New(cfg)
 	log := slog.Default().With("instance", name)
@@ -103,7 +107,7 @@ func runInstance(ctx context.Context, name, addr, redisURL string) error {
 	srv := &http.Server{Addr: addr, Handler: httpMux, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ListenAndServe() }()
-	log.Info("cluster: listening", "addr", addr)
+	log.Info("cluster: listening", "addr", addr, "instanceID", mux.InstanceID())
 	select {
 	case err := <-serveErr:
 		return err
