@@ -276,9 +276,11 @@ func (t Target) topicName() string {
 // queued for the local sockets at once, and queued once for the other
 // instances, which a background publisher forwards in order (a burst in one
 // round trip). It never waits for a client or for Redis. It fails if data
-// cannot be encoded, or while the other instances cannot be reached (a
-// publish failed within the last second); local sockets have their copy
-// either way.
+// cannot be encoded, or while the other instances cannot be reached: from a
+// failed publish until one succeeds again, except for one emit a second that
+// is queued to try again. Local sockets have their copy either way. An emit
+// that returns nil may still be lost for the other instances when Redis
+// fails: see RELIABILITY.md for exactly which.
 func (t Target) Emit(event string, data any) error {
 	if t.ns == nil {
 		return errors.New("realtime: Emit on a zero Target")

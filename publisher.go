@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,11 +19,15 @@ import (
 // emits is not paced by Redis round trips, and the other instances receive it
 // as a burst too, which lets their send queues pack it into few frames.
 //
-// Errors still reach the code that emits: when a publish failed less than
-// failFastFor ago (Redis down), emits fail at once with that error, after
-// their local delivery. Messages a failed publish carried are lost for the
-// other instances, as pub/sub loses what is published while a subscriber is
-// away.
+// Errors still reach the code that emits: from a failed publish (Redis down)
+// until a publish succeeds again, emits fail at once with that error, after
+// their local delivery, except one each failFastFor, which is queued to try
+// the broker again (a probe). Messages a failed publish carried are lost for
+// the other instances, untold, as pub/sub loses what is published while a
+// subscriber is away: those of the publish that found the broker down (the
+// emits made while it was in flight: about a second when Redis refuses
+// connections, up to the client's read timeout when Redis hangs) and each
+// probe that fails.
 type publisher struct {
 	broker broadcast.Broker
 	log    func(msg string, args ...any)
@@ -34,8 +39,11 @@ type publisher struct {
 	done    chan struct{}
 	stopped bool
 
-	failedAt atomic.Int64 // UnixNano of the last failed publish, 0 after a success
+	// failedAt is the UnixNano of the last failed publish, 0 after a
+	// success, or probing while a probe is queued or in flight.
+	failedAt atomic.Int64
 	lastErr  atomic.Pointer[error]
+	failed   int // messages in failed publishes since the last success (run only)
 }
 
 const (
@@ -46,6 +54,9 @@ const (
 	failFastFor = time.Second
 	// publishTimeout bounds one batch.
 	publishTimeout = 2 * time.Second
+	// probing is failedAt while a probe is queued or in flight: as a time,
+	// it is in the far future, so emits keep failing fast.
+	probing = math.MaxInt64
 )
 
 func newPublisher(b broadcast.Broker, log func(string, ...any)) *publisher {
@@ -59,19 +70,30 @@ var errPublishBacklog = errors.New("realtime: too many messages waiting for the 
 
 // enqueue queues a message for the other instances, or says why it cannot.
 func (p *publisher) enqueue(topic string, payload []byte) error {
-	if f := p.failedAt.Load(); f != 0 && time.Since(time.Unix(0, f)) < failFastFor {
-		if err := p.lastErr.Load(); err != nil {
-			return *err
+	f := p.failedAt.Load()
+	if f != 0 {
+		// Failing: fail fast, but let one emit a failFastFor through to
+		// try the broker again; the others fail until its publish ends.
+		if f == probing || time.Since(time.Unix(0, f)) < failFastFor || !p.failedAt.CompareAndSwap(f, probing) {
+			if err := p.lastErr.Load(); err != nil {
+				return *err
+			}
 		}
 	}
+	var refused error
 	p.mu.Lock()
-	if p.stopped {
-		p.mu.Unlock()
-		return errors.New("realtime: shutting down")
+	switch {
+	case p.stopped:
+		refused = errors.New("realtime: shutting down")
+	case len(p.queue) >= maxPendingPublishes:
+		refused = errPublishBacklog
 	}
-	if len(p.queue) >= maxPendingPublishes {
+	if refused != nil {
 		p.mu.Unlock()
-		return errPublishBacklog
+		if f != 0 {
+			p.failedAt.CompareAndSwap(probing, f) // not a probe after all
+		}
+		return refused
 	}
 	p.queue = append(p.queue, broadcast.Message{Topic: topic, Payload: payload})
 	p.mu.Unlock()
@@ -122,12 +144,17 @@ func (p *publisher) flush() {
 			err = fmt.Errorf("realtime: publish to other instances: %w", err)
 			p.lastErr.Store(&err)
 			p.failedAt.Store(time.Now().UnixNano())
+			p.failed += len(batch)
 			if first {
-				p.log("realtime: publishing to other instances failed; emits reach local sockets only until it recovers",
-					"error", err.Error(), "lost", len(batch))
+				p.log("realtime: publishing to other instances failed; emits reach local sockets only, and fail, until it recovers",
+					"error", err.Error(), "failedMessages", len(batch))
 			}
 		} else if p.failedAt.Swap(0) != 0 {
-			p.log("realtime: publishing to other instances works again")
+			// Messages of failed publishes are lost for the other
+			// instances, except that a Redis that hung may yet have run
+			// a publish that timed out.
+			p.log("realtime: publishing to other instances works again", "failedMessages", p.failed)
+			p.failed = 0
 		}
 	}
 }

@@ -7,7 +7,13 @@
 // its own, which it keeps alive: it pings the connection when it is idle,
 // replaces it when it stops answering, and resubscribes to its topics after
 // every reconnection (go-redis does the resubscribing). Publish fails fast,
-// after Options.PublishTimeout, while Redis is unreachable.
+// after Options.PublishTimeout, while Redis cannot be reached. A Redis that
+// hangs instead (its connections stay open and nothing answers: a stall, a
+// network that drops packets) holds a publish for the client's ReadTimeout
+// (5 s by default in go-redis), and the publish succeeds, late, if Redis
+// answers by then; with ContextTimeoutEnabled set in the client's options,
+// PublishTimeout bounds that case too, at the price of failing publishes
+// that a short stall would only have delayed.
 //
 // Redis pub/sub delivers at most once: messages published while a broker is
 // disconnected are lost for it. This package is not a queue and not for
@@ -92,8 +98,9 @@ type Options struct {
 	// Cluster; Prefix must then contain a hash tag. See the package doc.
 	Sharded bool
 	// PublishTimeout bounds each Publish, on top of its context, so that
-	// Publish fails fast when Redis is unreachable. The default is
-	// DefaultPublishTimeout.
+	// Publish fails fast when Redis cannot be reached (a Redis that hangs
+	// is bounded only by a client with ContextTimeoutEnabled; see the
+	// package doc). The default is DefaultPublishTimeout.
 	PublishTimeout time.Duration
 	// SubscribeTimeout bounds each Subscribe and Unsubscribe whose context
 	// has no deadline. The default is DefaultSubscribeTimeout.

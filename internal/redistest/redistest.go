@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,6 +129,24 @@ func (s *Server) Start() {
 			s.tb.Fatalf("redistest: redis-server on %s did not answer: %v", s.Addr(), err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Pause freezes the server process (SIGSTOP): its connections stay open but
+// nothing is answered, as with a stalled server or a network that drops
+// packets. Resume undoes it.
+func (s *Server) Pause() {
+	s.tb.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.tb.Fatalf("redistest: pause redis-server: %v", err)
+	}
+}
+
+// Resume lets a paused server run again, with its data and connections.
+func (s *Server) Resume() {
+	s.tb.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		s.tb.Fatalf("redistest: resume redis-server: %v", err)
 	}
 }
 
