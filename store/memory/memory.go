@@ -66,7 +66,10 @@ type Store struct {
 	now      func() time.Time    // replaced in tests
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.FrontPusher = (*Store)(nil)
+)
 
 // New returns an empty Store.
 func New() *Store {
@@ -299,6 +302,46 @@ func (s *Store) ListPush(ctx context.Context, key string, maxLen int, values ...
 		clear(e.list[:drop])
 		e.list = e.list[drop:]
 	}
+	return len(e.list), nil
+}
+
+// ListPushFront pushes copies of values to the front of the list at key,
+// one after another (the last value given ends first, as with Redis LPUSH),
+// and, when maxLen > 0, trims the list to its first maxLen elements, in one
+// atomic step. It returns the list's length. Pushing no values only trims;
+// it does not create a missing list.
+func (s *Store) ListPushFront(ctx context.Context, key string, maxLen int, values ...[]byte) (int, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	now := s.clock()
+	defer s.sweep(now)
+	e := s.lookup(key, now)
+	if e != nil && e.kind != kindList {
+		return 0, store.ErrWrongType
+	}
+	if e == nil {
+		if len(values) == 0 {
+			return 0, nil
+		}
+		e = &entry{kind: kindList}
+		s.put(key, e, 0, now)
+	}
+	// Values that the trim would drop at once are never copied: only the
+	// last maxLen given can end up in front.
+	if maxLen > 0 && len(values) > maxLen {
+		values = values[len(values)-maxLen:]
+	}
+	keep := len(e.list)
+	if maxLen > 0 {
+		keep = min(keep, maxLen-len(values))
+	}
+	list := make([][]byte, 0, len(values)+keep)
+	for i := len(values) - 1; i >= 0; i-- {
+		list = append(list, clone(values[i]))
+	}
+	e.list = append(list, e.list[:keep]...)
 	return len(e.list), nil
 }
 

@@ -55,7 +55,10 @@ type Store struct {
 	closed atomic.Bool
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.FrontPusher = (*Store)(nil)
+)
 
 var (
 	errClosed      = errors.New("store/redis: store is closed")
@@ -112,6 +115,29 @@ end
 local max = tonumber(ARGV[1])
 if max > 0 and n > max then
 	redis.call('LTRIM', KEYS[1], -max, -1)
+	n = max
+end
+return n
+`)
+
+// pushFrontScript is pushScript's mirror for ListPushFront: LPUSH ARGV[2:]
+// (in batches, as above), then LTRIM to the first ARGV[1] elements when
+// ARGV[1] > 0, returning the length. With ARGV[1] = 50 it leaves the list
+// exactly as loly's listPush (LPUSH, then LTRIM 0 49) does.
+var pushFrontScript = goredis.NewScript(`
+local n = 0
+local i = 2
+while i <= #ARGV do
+	local j = math.min(i + 999, #ARGV)
+	n = redis.call('LPUSH', KEYS[1], unpack(ARGV, i, j))
+	i = j + 1
+end
+if #ARGV < 2 then
+	n = redis.call('LLEN', KEYS[1])
+end
+local max = tonumber(ARGV[1])
+if max > 0 and n > max then
+	redis.call('LTRIM', KEYS[1], 0, max - 1)
 	n = max
 end
 return n
@@ -288,6 +314,31 @@ func (s *Store) ListPush(ctx context.Context, key string, maxLen int, values ...
 	n, err := pushScript.Run(ctx, s.client, []string{s.key(key)}, args...).Int64()
 	if err != nil {
 		return 0, fail(ctx, "listpush", key, err)
+	}
+	return int(n), nil
+}
+
+// ListPushFront pushes values to the front of the list at key, one after
+// another (the last value given ends first), and, when maxLen > 0, trims it
+// to its first maxLen elements, in one script (LPUSH, LTRIM, LLEN). It
+// returns the list's length. Pushing no values only trims; it does not
+// create a missing list.
+func (s *Store) ListPushFront(ctx context.Context, key string, maxLen int, values ...[]byte) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	// Values that the trim would drop at once are not sent.
+	if maxLen > 0 && len(values) > maxLen {
+		values = values[len(values)-maxLen:]
+	}
+	args := make([]any, 0, 1+len(values))
+	args = append(args, max(maxLen, 0))
+	for _, v := range values {
+		args = append(args, v)
+	}
+	n, err := pushFrontScript.Run(ctx, s.client, []string{s.key(key)}, args...).Int64()
+	if err != nil {
+		return 0, fail(ctx, "listpushfront", key, err)
 	}
 	return int(n), nil
 }

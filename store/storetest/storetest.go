@@ -89,6 +89,24 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 			tc.fn(t, open(t))
 		})
 	}
+	// The optional FrontPusher is checked on the stores that implement it.
+	if _, ok := open(t).(store.FrontPusher); !ok {
+		return
+	}
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, s store.FrontPusher)
+	}{
+		{"ListPushFrontRange", testListPushFrontRange},
+		{"ListPushFrontMaxLen", testListPushFrontMaxLen},
+		{"ListPushFrontMaxLenOneCall", testListPushFrontMaxLenOneCall},
+		{"ListPushFrontWrongType", testListPushFrontWrongType},
+		{"ListPushFrontConcurrentMaxLen", testListPushFrontConcurrentMaxLen},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, open(t).(store.FrontPusher))
+		})
+	}
 }
 
 func ctx(t *testing.T) context.Context {
@@ -790,6 +808,149 @@ func testAfterClose(t *testing.T, s store.Store) {
 	for _, tc := range calls(s, ctx(t)) {
 		if err := tc.call(); err == nil {
 			t.Errorf("%s after Close: err = nil; want an error", tc.name)
+		}
+	}
+}
+
+func mustPushFront(t *testing.T, s store.FrontPusher, key string, maxLen int, values ...string) int {
+	t.Helper()
+	n, err := s.ListPushFront(ctx(t), key, maxLen, bs(values...)...)
+	if err != nil {
+		t.Fatalf("ListPushFront(%q): %v", key, err)
+	}
+	return n
+}
+
+func testListPushFrontRange(t *testing.T, fp store.FrontPusher) {
+	s := fp.(store.Store)
+	if n := mustPushFront(t, fp, "l", 0, "a", "b"); n != 2 {
+		t.Fatalf("ListPushFront = %d; want 2", n)
+	}
+	if n := mustPushFront(t, fp, "l", 0, "c"); n != 3 {
+		t.Fatalf("ListPushFront = %d; want 3", n)
+	}
+	// As with LPUSH, each value goes to the front in turn.
+	if got := mustRange(t, s, "l", 0, -1); !slices.Equal(got, []string{"c", "b", "a"}) {
+		t.Fatalf("ListRange = %q; want [c b a]", got)
+	}
+	// Both ends of one list: ListPush appends at the back.
+	mustPush(t, s, "l", 0, "z")
+	if got := mustRange(t, s, "l", 0, -1); !slices.Equal(got, []string{"c", "b", "a", "z"}) {
+		t.Fatalf("ListRange = %q; want [c b a z]", got)
+	}
+	bin := []byte{0, 255, '\n', 0}
+	if _, err := fp.ListPushFront(ctx(t), "bin", 0, bin, []byte{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListRange(ctx(t), "bin", 0, -1)
+	if err != nil || len(got) != 2 || len(got[0]) != 0 || !bytes.Equal(got[1], bin) {
+		t.Fatalf("ListRange(bin) = %q, %v", got, err)
+	}
+	if n := mustPushFront(t, fp, "none", 0); n != 0 {
+		t.Fatalf("ListPushFront(missing, no values) = %d; want 0", n)
+	}
+	if got := mustRange(t, s, "none", 0, -1); len(got) != 0 {
+		t.Fatalf("ListPushFront with no values created %q", got)
+	}
+}
+
+func testListPushFrontMaxLen(t *testing.T, fp store.FrontPusher) {
+	s := fp.(store.Store)
+	for i := 1; i <= 5; i++ {
+		n := mustPushFront(t, fp, "l", 3, strconv.Itoa(i))
+		if want := min(i, 3); n != want {
+			t.Fatalf("push %d: ListPushFront = %d; want %d", i, n, want)
+		}
+	}
+	// The newest three, newest first.
+	if got := mustRange(t, s, "l", 0, -1); !slices.Equal(got, []string{"5", "4", "3"}) {
+		t.Fatalf("ListRange = %q; want [5 4 3]", got)
+	}
+	if n := mustPushFront(t, fp, "l", -1, "6"); n != 4 {
+		t.Fatalf("ListPushFront(maxLen -1) = %d; want 4", n)
+	}
+}
+
+func testListPushFrontMaxLenOneCall(t *testing.T, fp store.FrontPusher) {
+	s := fp.(store.Store)
+	mustPushFront(t, fp, "l", 0, "a", "b")
+	if n := mustPushFront(t, fp, "l", 3, "1", "2", "3", "4", "5"); n != 3 {
+		t.Fatalf("ListPushFront = %d; want 3", n)
+	}
+	if got := mustRange(t, s, "l", 0, -1); !slices.Equal(got, []string{"5", "4", "3"}) {
+		t.Fatalf("ListRange = %q; want [5 4 3]", got)
+	}
+	mustPushFront(t, fp, "m", 0, "a", "b")
+	if n := mustPushFront(t, fp, "m", 3, "c", "d"); n != 3 {
+		t.Fatalf("ListPushFront = %d; want 3", n)
+	}
+	if got := mustRange(t, s, "m", 0, -1); !slices.Equal(got, []string{"d", "c", "b"}) {
+		t.Fatalf("ListRange = %q; want [d c b]", got)
+	}
+	// Pushing nothing with a maxLen still trims, from the back.
+	if n := mustPushFront(t, fp, "m", 2); n != 2 {
+		t.Fatalf("ListPushFront(no values, maxLen 2) = %d; want 2", n)
+	}
+	if got := mustRange(t, s, "m", 0, -1); !slices.Equal(got, []string{"d", "c"}) {
+		t.Fatalf("ListRange = %q; want [d c]", got)
+	}
+}
+
+func testListPushFrontWrongType(t *testing.T, fp store.FrontPusher) {
+	s := fp.(store.Store)
+	mustSet(t, s, "str", []byte("x"), 0)
+	if _, err := fp.ListPushFront(ctx(t), "str", 0, []byte("a")); !errors.Is(err, store.ErrWrongType) {
+		t.Fatalf("ListPushFront on a string = %v; want ErrWrongType", err)
+	}
+	if got := mustGet(t, s, "str"); string(got) != "x" {
+		t.Fatalf("the string changed to %q", got)
+	}
+}
+
+func testListPushFrontConcurrentMaxLen(t *testing.T, fp store.FrontPusher) {
+	const workers, each, maxLen = 8, 50, 10
+	c := ctx(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				n, err := fp.ListPushFront(c, "l", maxLen, fmt.Appendf(nil, "%d:%d", w, i))
+				if err == nil && (n < 1 || n > maxLen) {
+					err = fmt.Errorf("ListPushFront returned length %d; want 1..%d", n, maxLen)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got := mustRange(t, fp.(store.Store), "l", 0, -1)
+	if len(got) != maxLen {
+		t.Fatalf("len = %d; want %d: %q", len(got), maxLen, got)
+	}
+	// Newest first: each worker's elements, read from the back, are the
+	// tail of its own sequence in order, ending with its last push.
+	next := make(map[int]int)
+	for _, e := range slices.Backward(got) {
+		var w, i int
+		if _, err := fmt.Sscanf(e, "%d:%d", &w, &i); err != nil {
+			t.Fatalf("unexpected element %q", e)
+		}
+		if n, ok := next[w]; ok && i != n {
+			t.Fatalf("worker %d: element %d is newer than %d; list %q", w, n-1, i, got)
+		}
+		next[w] = i + 1
+	}
+	for w, n := range next {
+		if n != each {
+			t.Fatalf("worker %d: newest kept element is %d, but %d was pushed later; list %q", w, n-1, each-1, got)
 		}
 	}
 }
