@@ -62,6 +62,12 @@ type Config struct {
 	// host must equal the request's Host. "*" accepts any origin. Requests
 	// without an Origin header (non-browser clients) are accepted.
 	AllowedOrigins []string
+	// CheckOrigin, when set, decides instead of AllowedOrigins whether a
+	// request may connect, for rules a list cannot state (loly.LocalOrigins
+	// is loly's development rule: localhost on any port). It sees every
+	// WebSocket upgrade and Engine.IO request, the ones without an Origin
+	// header included; a false answer gets HTTP 403.
+	CheckOrigin func(r *http.Request) bool
 
 	// Limits bounds what one client may use.
 	Limits Limits
@@ -229,6 +235,9 @@ func (c Config) Validate() error {
 		if o == "" {
 			bad("AllowedOrigins has an empty entry; use \"*\" to allow every origin or a full origin like https://example.com")
 		}
+	}
+	if c.CheckOrigin != nil && len(c.AllowedOrigins) > 0 {
+		bad("AllowedOrigins and CheckOrigin are both set; CheckOrigin would decide alone, so put every rule in it or drop it")
 	}
 	switch c.Scale.Mode {
 	case "", ModeSingle:

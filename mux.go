@@ -482,6 +482,9 @@ func (s *server) namespaceOf(p string) string {
 }
 
 func (s *server) originAllowed(r *http.Request) bool {
+	if s.cfg.CheckOrigin != nil {
+		return s.cfg.CheckOrigin(r)
+	}
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true

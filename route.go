@@ -56,7 +56,8 @@ type Event struct {
 type Rate struct {
 	EventsPerSecond float64
 	// Burst is the bucket size (default: EventsPerSecond rounded up, at
-	// least 1).
+	// least 1; middleware.RateLimitOpts.BurstFactor scales it, and loly's
+	// was twice EventsPerSecond).
 	Burst int
 }
 

@@ -32,6 +32,12 @@ type RateLimitOpts struct {
 	// threshold never closes.
 	AbuseThreshold int
 	AbuseWindow    time.Duration
+
+	// BurstFactor sizes the bucket of a Rate whose Burst is zero (the
+	// route's Event.RateLimit or PerSocket): EventsPerSecond times
+	// BurstFactor, rounded up, at least 1. Zero means 1, a burst of one
+	// second's events; loly used 2 (see the loly package).
+	BurstFactor float64
 }
 
 // ClusterLimit is a limit shared by the instances of a cluster, on
@@ -46,7 +52,8 @@ type ClusterLimit struct {
 }
 
 // RateLimit refuses events over their limits with RATE_LIMIT, whose details
-// carry retryAfterMs. For each client event it checks, in this order, the
+// carry retryAfterMs and the limit that refused: "socket", "event" or
+// "cluster". For each client event it checks, in this order, the
 // socket's own bucket, the event's bucket on that socket (the route's
 // Event.RateLimit), and the cluster-wide limit. Limits live on the socket and
 // are freed with it. Lifecycle events pass.
@@ -55,6 +62,9 @@ type ClusterLimit struct {
 // through and the failure logged: an outage of the shared counter must not
 // stop the instance serving.
 func RateLimit(opts RateLimitOpts) func(realtime.Handler) realtime.Handler {
+	if !(opts.BurstFactor > 0) {
+		opts.BurstFactor = 1
+	}
 	if opts.AbuseThreshold == 0 {
 		opts.AbuseThreshold = 500
 	}
@@ -90,10 +100,10 @@ type socketLimits struct {
 
 type limitsKey struct{ rl *rateLimiter }
 
-func newBucket(r realtime.Rate) *rate.Limiter {
+func newBucket(r realtime.Rate, factor float64) *rate.Limiter {
 	burst := r.Burst
 	if burst <= 0 {
-		burst = int(math.Ceil(r.EventsPerSecond))
+		burst = int(math.Ceil(r.EventsPerSecond * factor))
 		if burst < 1 {
 			burst = 1
 		}
@@ -114,7 +124,7 @@ func (rl *rateLimiter) limits(c *realtime.Ctx) *socketLimits {
 		per = &realtime.Rate{EventsPerSecond: l.EventsPerSecond, Burst: l.Burst}
 	}
 	if per.EventsPerSecond > 0 {
-		sl.socket = newBucket(*per)
+		sl.socket = newBucket(*per, rl.opts.BurstFactor)
 	}
 	sock.SetLocal(key, sl)
 	return sl
@@ -124,7 +134,7 @@ func (rl *rateLimiter) allow(c *realtime.Ctx) error {
 	sl := rl.limits(c)
 	now := time.Now()
 	sl.mu.Lock()
-	wait, refused := time.Duration(0), false
+	wait, refused, scope := time.Duration(0), false, "socket"
 	if sl.socket != nil && !sl.socket.AllowN(now, 1) {
 		wait, refused = delay(sl.socket, now), true
 	}
@@ -134,22 +144,26 @@ func (rl *rateLimiter) allow(c *realtime.Ctx) error {
 			if sl.events == nil {
 				sl.events = make(map[string]*rate.Limiter)
 			}
-			b = newBucket(*ep.RateLimit)
+			b = newBucket(*ep.RateLimit, rl.opts.BurstFactor)
 			sl.events[c.Event()] = b
 		}
 		if !b.AllowN(now, 1) {
-			wait, refused = delay(b, now), true
+			wait, refused, scope = delay(b, now), true, "event"
 		}
 	}
 	sl.mu.Unlock()
 	if !refused && rl.opts.Cluster != nil {
 		wait, refused = rl.clusterAllow(c, now)
+		scope = "cluster"
 	}
 	if !refused {
 		return nil
 	}
 	e := &realtime.Error{Code: realtime.CodeRateLimit, Message: realtime.ErrRateLimited.Message,
-		Details: map[string]int64{"retryAfterMs": int64(math.Ceil(float64(wait) / float64(time.Millisecond)))}}
+		Details: map[string]any{
+			"retryAfterMs": int64(math.Ceil(float64(wait) / float64(time.Millisecond))),
+			"limit":        scope,
+		}}
 	if rl.abusive(sl, now) {
 		// The client gets this refusal, then the close.
 		e.Close = realtime.ClosePolicy
