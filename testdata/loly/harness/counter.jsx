@@ -41,7 +41,7 @@ export async function main(url) {
   await b.waitShows("RATE_LIMIT: Event rate limit exceeded");
   // B's reset comes after all its increments: A ends on 0.
   await waitFor("A to show B's reset", () => count(a) === "0" && a.shows("RATE_LIMIT") === false);
-  log({ step: "rate limit", error: "RATE_LIMIT: Event rate limit exceeded" });
+  log({ step: "rate limit", shown: "RATE_LIMIT: Event rate limit exceeded" });
 
   // Once B has left, get-users counts one socket. B's disconnect and A's
   // question travel on different sockets: ask until the answer comes.
