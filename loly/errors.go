@@ -9,11 +9,16 @@ import (
 
 // The messages loly sent for the errors of its own stages.
 const (
-	MessageBadPayload     = "Invalid payload"
-	MessageForbidden      = "Access denied"
-	MessageRateLimit      = "Rate limit exceeded"
+	// MessageBadPayload is loly's message for a schema's refusal.
+	MessageBadPayload = "Invalid payload"
+	// MessageForbidden is loly's message for a guard's refusal.
+	MessageForbidden = "Access denied"
+	// MessageRateLimit is loly's message for the socket's own limit.
+	MessageRateLimit = "Rate limit exceeded"
+	// MessageEventRateLimit is loly's message for an event's own limit.
 	MessageEventRateLimit = "Event rate limit exceeded"
-	MessageInternal       = "An error occurred while processing your request"
+	// MessageInternal is loly's message for a handler that failed.
+	MessageInternal = "An error occurred while processing your request"
 )
 
 // ErrorHandler is a Config.ErrorHandler that sends the errors of the
