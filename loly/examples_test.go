@@ -90,7 +90,13 @@ func TestVendoredClientsAreLolys(t *testing.T) {
 func TestExampleAppsWithLolyClients(t *testing.T) {
 	needClients(t)
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./_examples/loly/counter", "./_examples/loly/chat", "./_examples/loly/tictactoe")
+	// The go command of the toolchain running the tests, not whichever is
+	// first on PATH.
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goCmd); err != nil {
+		goCmd = "go"
+	}
+	build := exec.Command(goCmd, "build", "-o", bin+string(filepath.Separator), "./_examples/loly/counter", "./_examples/loly/chat", "./_examples/loly/tictactoe")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
