@@ -2,45 +2,25 @@ package realtime
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"testing"
+
+	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/wire"
 )
 
-var benchLine = []byte(`{"event":"chat:send","data":{"room":"lobby","text":"hello there"},"id":7}`)
+// discard is a link.Conn that sends nothing, for benchmarks of the core
+// alone.
+type discard struct{}
 
-func BenchmarkDecodeEnvelope(b *testing.B) {
-	b.ReportAllocs()
-	b.SetBytes(int64(len(benchLine)))
-	for b.Loop() {
-		env, err := decodeEnvelope(benchLine)
-		if err != nil || env.id != 7 || env.eventName() != "chat:send" {
-			b.Fatalf("decode: %+v %v", env, err)
-		}
-	}
-}
-
-type benchMessage struct {
-	From string `json:"from"`
-	Room string `json:"room"`
-	Text string `json:"text"`
-}
-
-// BenchmarkEncodeEvent is the work of one emit before delivery: the data
-// encoded once, wrapped in its envelope.
-func BenchmarkEncodeEvent(b *testing.B) {
-	msg := benchMessage{From: "u1", Room: "lobby", Text: "hello there"}
-	b.ReportAllocs()
-	var out []byte
-	for b.Loop() {
-		payload, err := encodeData(msg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out = appendEvent(make([]byte, 0, len(payload)+40), "chat:message", payload)
-	}
-	if string(out) != `{"event":"chat:message","data":{"from":"u1","room":"lobby","text":"hello there"}}` {
-		b.Fatalf("encoded %s", out)
-	}
+func (discard) Deliver(*link.Message)         {}
+func (discard) Ack(int64, []byte, bool)       {}
+func (discard) Accept(string, string)         {}
+func (discard) Refuse(string, []byte, uint16) {}
+func (discard) Close(uint16, string)          {}
+func (discard) Request(context.Context, string, []byte) (json.RawMessage, error) {
+	return nil, link.ErrNoClientAcks
 }
 
 // BenchmarkDispatch runs one client envelope, as the read loop does, from
@@ -65,13 +45,12 @@ func benchDispatch(b *testing.B, stages int) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = mux.Shutdown(context.Background()) })
-	ns := mux.srv.namespaces["/"]
-	c := &conn{srv: mux.srv, ns: ns}
-	c.sock = &Socket{id: "bench", ns: ns, link: c, ctx: context.Background()}
+	sock := newSocket(mux.srv.namespaces["/"], discard{}, nil, "")
 	line := []byte(`{"event":"chat:send","data":{"room":"lobby","text":"hello there"}}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		c.dispatch(line)
+		env, problem := wire.Decode(line)
+		sock.handle(env, problem)
 	}
 	if handled == 0 {
 		b.Fatal("the handler never ran")

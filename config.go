@@ -87,6 +87,12 @@ type Config struct {
 	// HandshakeTimeout bounds the WebSocket handshake (default 10s).
 	HandshakeTimeout time.Duration
 
+	// DisableSocketIO turns off serving Socket.IO clients (Engine.IO
+	// requests, those with an EIO query parameter, at the same path). By
+	// default unchanged socket.io-client 4.x apps are served beside native
+	// clients; see docs/socketio.md.
+	DisableSocketIO bool
+
 	// Scale chooses single-instance or cluster mode.
 	Scale Scale
 

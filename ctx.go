@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/store"
 )
 
@@ -198,7 +199,7 @@ func (c *Ctx) Ack(data any) error {
 		return err
 	}
 	c.acked = true
-	c.socket.link.ack(c.socket, c.ackID, payload, false)
+	c.socket.ack(c.ackID, payload, false)
 	return nil
 }
 
@@ -270,9 +271,9 @@ func DefaultErrorHandler(c *Ctx, err error) {
 	if merr != nil {
 		body, _ = json.Marshal(&Error{Code: e.Code, Message: e.Message, Event: e.Event, RequestID: e.RequestID})
 	}
-	c.socket.link.emit(c.socket, newMessage(EventError, body))
+	c.socket.deliver(link.NewMessage(EventError, body))
 	if c.ackID > 0 && !c.acked {
 		c.acked = true
-		c.socket.link.ack(c.socket, c.ackID, body, true)
+		c.socket.ack(c.ackID, body, true)
 	}
 }

@@ -27,8 +27,11 @@ const (
 
 // WebSocket close codes the server uses. See docs/protocol.md.
 const (
-	CloseNormal        uint16 = 1000
-	CloseGoingAway     uint16 = 1001
+	CloseNormal    uint16 = 1000
+	CloseGoingAway uint16 = 1001
+	// CloseAbnormal is never sent: it is the code of a connection lost
+	// without a close (CloseError.Code).
+	CloseAbnormal      uint16 = 1006
 	ClosePolicy        uint16 = 1008
 	CloseTooBig        uint16 = 1009
 	CloseInternal      uint16 = 1011
@@ -121,17 +124,26 @@ func closeCodeFor(e *Error) uint16 {
 	}
 }
 
-// CloseError is the disconnect reason (Ctx.DisconnectReason) of a socket the
-// server closed: refused at connect, evicted as a slow consumer (1013),
-// silent past the ping timeout (1001, "ping timeout"), closed by
-// Socket.Close, or shut down (1001). Other reasons come from the transport:
-// the client's own close frame, or a dropped connection.
+// CloseError is why a socket ended, its disconnect reason
+// (Ctx.DisconnectReason): the close the server decided (refused at connect,
+// evicted as a slow consumer with 1013, silent past the ping timeout with
+// 1001 "ping timeout", closed by Socket.Close, shut down with 1001), the
+// client's own close (ByClient, with the client's code and reason), or a
+// connection lost without a close (ByClient, 1006).
 type CloseError struct {
-	Code   uint16
-	Reason string
+	Code     uint16
+	Reason   string
+	ByClient bool
 }
 
-// Error returns "closed by the server with <code>: <reason>".
+// Error returns "closed by the server with <code>: <reason>", "closed by
+// the client with <code>: <reason>" or "connection lost: <reason>".
 func (e *CloseError) Error() string {
-	return fmt.Sprintf("closed by the server with %d: %s", e.Code, e.Reason)
+	switch {
+	case !e.ByClient:
+		return fmt.Sprintf("closed by the server with %d: %s", e.Code, e.Reason)
+	case e.Code == CloseAbnormal:
+		return "connection lost: " + e.Reason
+	}
+	return fmt.Sprintf("closed by the client with %d: %s", e.Code, e.Reason)
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lxzan/gws"
-
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -215,8 +213,8 @@ func TestOnDisconnect(t *testing.T) {
 	stayer := dial(t, srv, "/")
 	leaver.Close()
 	reason := receive(t, reasons, "OnDisconnect")
-	var ce *gws.CloseError
-	if !errors.As(reason, &ce) || ce.Code != 1000 {
+	var ce *realtime.CloseError
+	if !errors.As(reason, &ce) || !ce.ByClient || ce.Code != 1000 {
 		t.Fatalf("reason %v, want the client's close 1000", reason)
 	}
 	m, err := stayer.Wait(ctxT(t), "left")

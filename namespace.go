@@ -3,13 +3,34 @@ package realtime
 import (
 	"sort"
 	"sync"
+
+	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/presence"
+	"github.com/lolyjs/realtime/internal/wire"
 )
 
-// endpoint is one registered event: its settings and its composed chain.
+// endpointKind tells what an endpoint is run for.
+type endpointKind uint8
+
+const (
+	kindEvent endpointKind = iota
+	kindConnect
+	kindDisconnect
+	kindNotFound // an event without a handler
+	kindInvalid  // a message that could not be decoded
+)
+
+// endpoint is one thing a namespace runs through its chain: an event, a
+// lifecycle handler, or the answer to an unknown event or an undecodable
+// message. Every registration path (Handle, On, OnConnect, OnDisconnect,
+// NotFound, Route, and the defaults) makes one with namespace.define.
 type endpoint struct {
 	Event
+	kind  endpointKind
 	name  string
 	chain Handler
+	// mws are the stages the chain was composed with.
+	mws Middlewares
 }
 
 // namespace holds the events of one namespace and its local sockets, rooms
@@ -50,41 +71,87 @@ func (s *server) namespace(name string, base *Mux) *namespace {
 	return ns
 }
 
-// finish builds the lifecycle chains that were not registered, from the
+// define composes an endpoint from its settings and its stages and
+// registers it. The caller has checked the definition.
+func (ns *namespace) define(kind endpointKind, name string, e Event, mws Middlewares) *endpoint {
+	ep := &endpoint{Event: e, kind: kind, name: name, mws: mws}
+	h := e.Handler
+	switch kind {
+	case kindConnect:
+		ep.name = EventConnect
+		h = ns.accept(h)
+	case kindDisconnect:
+		ep.name = EventDisconnect
+	}
+	ep.chain = mws.Handler(h)
+	switch kind {
+	case kindEvent:
+		ns.events[name] = ep
+	case kindConnect:
+		ns.connect = ep
+	case kindDisconnect:
+		ns.disconnect = ep
+	case kindNotFound:
+		ns.notFound = ep
+	case kindInvalid:
+		ns.invalid = ep
+	}
+	return ep
+}
+
+// endpoint returns the lifecycle endpoint of a kind, or nil.
+func (ns *namespace) endpoint(kind endpointKind) *endpoint {
+	switch kind {
+	case kindConnect:
+		return ns.connect
+	case kindDisconnect:
+		return ns.disconnect
+	case kindNotFound:
+		return ns.notFound
+	case kindInvalid:
+		return ns.invalid
+	}
+	return nil
+}
+
+// hasHandlers reports whether anything was registered in the namespace.
+func (ns *namespace) hasHandlers() bool {
+	return len(ns.events) > 0 || ns.connect != nil || ns.disconnect != nil
+}
+
+// finish defines the endpoints that were not registered, with the
 // namespace's own middleware stack, so that every connect, disconnect,
 // unknown event and malformed message still passes through the middleware.
 func (ns *namespace) finish() {
 	mws := ns.base.mws
 	if ns.connect == nil {
-		ns.connect = &endpoint{name: EventConnect}
-		ns.connect.chain = mws.Handler(ns.accept(nil))
+		ns.define(kindConnect, "", Event{}, mws)
 	}
 	if ns.disconnect == nil {
-		ns.disconnect = &endpoint{name: EventDisconnect}
-		ns.disconnect.chain = mws.Handler(func(*Ctx) error { return nil })
+		ns.define(kindDisconnect, "", Event{Handler: func(*Ctx) error { return nil }}, mws)
 	}
 	if ns.notFound == nil {
-		ns.notFound = &endpoint{}
-		ns.notFound.chain = mws.Handler(func(c *Ctx) error {
+		ns.define(kindNotFound, "", Event{Handler: func(c *Ctx) error {
 			return &Error{Code: CodeUnknownEvent, Message: "no handler for event " + quoteName(c.event)}
-		})
+		}}, mws)
 	}
-	ns.invalid = &endpoint{}
-	ns.invalid.chain = mws.Handler(func(c *Ctx) error { return c.decodeErr })
+	if ns.invalid == nil {
+		ns.define(kindInvalid, "", Event{Handler: func(c *Ctx) error { return c.decodeErr }}, mws)
+	}
 }
 
 func quoteName(s string) string {
-	return string(appendJSONString(nil, s))
+	return string(wire.AppendString(nil, s))
 }
 
 // accept wraps the application's connect handler: the socket becomes a
 // member of the namespace and is told so before the handler runs, so that
-// the handler's own emits follow __loly:connected.
+// the handler's own emits follow the notice.
 func (ns *namespace) accept(h Handler) Handler {
 	return func(c *Ctx) error {
 		sock := c.socket
 		ns.add(sock)
-		sock.link.accept(sock)
+		sock.accept()
 		if h != nil {
 			return h(c)
 		}
@@ -113,25 +180,26 @@ func (ns *namespace) add(sock *Socket) {
 	}
 	ns.srv.interest(sock.Context(), userTopic(ns.name, u.ID), topic{ns: ns, kind: topicUser, name: u.ID})
 	if first && ns.srv.presence != nil {
-		ns.srv.presence.add(presenceNS(ns.srv.id, ns.name), u.ID)
+		ns.srv.presence.Add(ns.name, "", u.ID)
 	}
 }
 
-// presenceSnapshot returns this namespace's presence keys and their users,
-// from the local tables.
-func (ns *namespace) presenceSnapshot() map[string][]string {
-	id := ns.srv.id
-	out := make(map[string][]string)
+// presenceSnapshot appends this namespace's presence entries, from the
+// local tables.
+func (ns *namespace) presenceSnapshot(out []presence.Entry) []presence.Entry {
 	ns.mu.RLock()
 	defer ns.mu.RUnlock()
+	e := presence.Entry{NS: ns.name}
 	for uid := range ns.users {
-		out[presenceNS(id, ns.name)] = append(out[presenceNS(id, ns.name)], uid)
+		e.Users = append(e.Users, uid)
 	}
+	out = append(out, e)
 	for room, users := range ns.roomUsers {
-		key := presenceRoom(id, ns.name, room)
+		e := presence.Entry{NS: ns.name, Room: room}
 		for uid := range users {
-			out[key] = append(out[key], uid)
+			e.Users = append(e.Users, uid)
 		}
+		out = append(out, e)
 	}
 	return out
 }
@@ -167,7 +235,7 @@ func (ns *namespace) remove(sock *Socket) {
 	}
 	sock.member = false
 	delete(ns.sockets, sock)
-	var emptied, gone []string
+	var emptied, gone []string // topics; rooms the user left ("": the namespace)
 	u := sock.User()
 	sock.mu.Lock()
 	rooms := sock.rooms
@@ -182,7 +250,7 @@ func (ns *namespace) remove(sock *Socket) {
 			}
 		}
 		if u != nil && ns.countRoomUser(room, u.ID, -1) {
-			gone = append(gone, presenceRoom(ns.srv.id, ns.name, room))
+			gone = append(gone, room)
 		}
 	}
 	if u != nil {
@@ -191,7 +259,7 @@ func (ns *namespace) remove(sock *Socket) {
 			if len(set) == 0 {
 				delete(ns.users, u.ID)
 				emptied = append(emptied, userTopic(ns.name, u.ID))
-				gone = append(gone, presenceNS(ns.srv.id, ns.name))
+				gone = append(gone, "")
 			}
 		}
 	}
@@ -200,8 +268,8 @@ func (ns *namespace) remove(sock *Socket) {
 		ns.srv.disinterest(t)
 	}
 	if p := ns.srv.presence; p != nil {
-		for _, key := range gone {
-			p.remove(key, u.ID)
+		for _, room := range gone {
+			p.Remove(ns.name, room, u.ID)
 		}
 	}
 }
@@ -214,7 +282,7 @@ func (ns *namespace) join(sock *Socket, room string) error {
 	ns.mu.Lock()
 	if !sock.member {
 		ns.mu.Unlock()
-		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: errSocketGone}
+		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: link.ErrClosed}
 	}
 	sock.mu.Lock()
 	if _, ok := sock.rooms[room]; ok {
@@ -242,7 +310,7 @@ func (ns *namespace) join(sock *Socket, room string) error {
 	appeared := u != nil && ns.countRoomUser(room, u.ID, +1)
 	ns.mu.Unlock()
 	if appeared && ns.srv.presence != nil {
-		ns.srv.presence.add(presenceRoom(ns.srv.id, ns.name, room), u.ID)
+		ns.srv.presence.Add(ns.name, room, u.ID)
 	}
 	ns.srv.interest(sock.Context(), roomTopic(ns.name, room), topic{ns: ns, kind: topicRoom, name: room})
 	return nil
@@ -272,14 +340,14 @@ func (ns *namespace) leave(sock *Socket, room string) error {
 		ns.srv.disinterest(roomTopic(ns.name, room))
 	}
 	if gone && ns.srv.presence != nil {
-		ns.srv.presence.remove(presenceRoom(ns.srv.id, ns.name, room), u.ID)
+		ns.srv.presence.Remove(ns.name, room, u.ID)
 	}
 	return nil
 }
 
 // deliver queues a message for the local sockets of a target, except the
-// socket with id except.
-func (ns *namespace) deliver(kind byte, name, except string, msg *message) {
+// socket with id except. The links it calls never block nor take ns.mu.
+func (ns *namespace) deliver(kind byte, name, except string, msg *link.Message) {
 	ns.mu.RLock()
 	var set map[*Socket]struct{}
 	switch kind {
@@ -292,7 +360,7 @@ func (ns *namespace) deliver(kind byte, name, except string, msg *message) {
 	}
 	for sock := range set {
 		if sock.id != except {
-			sock.link.emit(sock, msg)
+			sock.deliver(msg)
 		}
 	}
 	ns.mu.RUnlock()

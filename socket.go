@@ -3,30 +3,60 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/google/uuid"
+
+	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/wire"
 )
 
 // Socket is one client's membership in one namespace. With the native
-// protocol a connection carries exactly one socket. A Socket is safe for
-// concurrent use; it stays valid after it closes, but emits to it are then
-// dropped.
+// protocol a connection carries exactly one socket; a Socket.IO connection
+// carries one per namespace it joined. A Socket is safe for concurrent use;
+// it stays valid after it closes, but emits to it are then dropped.
 type Socket struct {
 	id     string
 	ns     *namespace
-	link   link
+	link   link.Conn
 	req    *http.Request
+	ip     string
 	ctx    context.Context
 	cancel context.CancelFunc
 	user   atomic.Pointer[User]
 	// member is guarded by ns.mu: the socket is listed in its namespace.
 	member bool
 
-	mu     sync.Mutex
-	rooms  map[string]struct{}
-	locals map[any]any
+	// holding is set while the connect runs: what the socket is sent
+	// meanwhile waits in held, so that a socket refused at connect never
+	// sees its connected notice, and one accepted sees it first.
+	holding atomic.Bool
+
+	mu       sync.Mutex
+	held     []output
+	refusing bool   // the error handler is writing a refusal
+	refusal  []byte // the error object it wrote
+	rooms    map[string]struct{}
+	locals   map[any]any
+}
+
+// output is one thing sent to a socket while its connect runs.
+type output struct {
+	msg    *link.Message
+	ackID  int64
+	data   []byte
+	isErr  bool
+	accept bool
+}
+
+func newSocket(ns *namespace, l link.Conn, r *http.Request, ip string) *Socket {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Socket{id: uuid.NewString(), ns: ns, link: l, req: r, ip: ip, ctx: ctx, cancel: cancel}
 }
 
 // Local returns the value stored under key with SetLocal, or nil. Middleware
@@ -63,7 +93,7 @@ func (s *Socket) User() *User { return s.user.Load() }
 func (s *Socket) Request() *http.Request { return s.req }
 
 // RemoteIP returns the client address used for the per-address limit.
-func (s *Socket) RemoteIP() string { return s.link.remoteIP() }
+func (s *Socket) RemoteIP() string { return s.ip }
 
 // Context returns a context that is cancelled when the socket closes.
 func (s *Socket) Context() context.Context { return s.ctx }
@@ -93,12 +123,10 @@ func (s *Socket) InRoom(room string) bool {
 }
 
 // Join adds the socket to a room, in the cluster too: once Join returns,
-// emits to the room from any instance reach the socket. While the broker
-// cannot be reached (Redis down), Join still succeeds and emits from this
-// instance reach the socket at once; the cluster subscription is retried in
-// the background, at most a second apart, and emits from other instances
-// reach the socket again as soon as the broker is back (what they publish
-// before that is lost: pub/sub delivers at most once).
+// emits to the room from any instance reach the socket. If the broker cannot
+// be reached (Redis down), the socket still joins and local emits reach it;
+// the cross-instance subscription is retried in the background and emits
+// from other instances reach it as soon as the broker is back.
 func (s *Socket) Join(room string) error { return s.ns.join(s, room) }
 
 // Leave removes the socket from a room.
@@ -110,7 +138,7 @@ func (s *Socket) Emit(event string, data any) error {
 	if err != nil {
 		return err
 	}
-	s.link.emit(s, newMessage(event, payload))
+	s.deliver(link.NewMessage(event, payload))
 	return nil
 }
 
@@ -118,8 +146,12 @@ func (s *Socket) Emit(event string, data any) error {
 // queued for it has been written. A Socket.IO socket is disconnected from its
 // namespace; its connection stays open for its other namespaces.
 func (s *Socket) Close(code uint16, reason string) {
-	s.link.close(s, code, reason)
+	s.link.Close(code, reason)
 }
+
+// ErrNoClientAcks is returned by Socket.EmitWithAck on a socket whose protocol
+// cannot ask the client for an acknowledgement (the native protocol).
+var ErrNoClientAcks = link.ErrNoClientAcks
 
 // EmitWithAck sends an event that asks the client for an acknowledgement
 // and waits for it, until ctx is done. The answer is the client's ack
@@ -129,13 +161,189 @@ func (s *Socket) Close(code uint16, reason string) {
 // The ack is read like any other packet of the socket, so a handler of the
 // same socket must not wait for it: call EmitWithAck from another goroutine.
 func (s *Socket) EmitWithAck(ctx context.Context, event string, data any) (json.RawMessage, error) {
-	e, ok := s.link.(*eioSession)
-	if !ok {
-		return nil, ErrNoClientAcks
-	}
 	payload, err := encodeData(data)
 	if err != nil {
 		return nil, err
 	}
-	return e.request(ctx, s, event, payload)
+	return s.link.Request(ctx, event, payload)
+}
+
+// The socket's output: while the connect runs it is held, in order.
+
+func (s *Socket) deliver(m *link.Message) {
+	if s.holding.Load() && s.hold(output{msg: m}) {
+		return
+	}
+	s.link.Deliver(m)
+}
+
+func (s *Socket) ack(id int64, data []byte, isErr bool) {
+	if s.holding.Load() && s.hold(output{ackID: id, data: data, isErr: isErr}) {
+		return
+	}
+	s.link.Ack(id, data, isErr)
+}
+
+func (s *Socket) accept() {
+	if s.holding.Load() && s.hold(output{accept: true}) {
+		return
+	}
+	s.link.Accept(s.id, s.ns.name)
+}
+
+// hold keeps an output back while the connect runs; it reports false once
+// the connect has ended (the output then goes out as usual). While a refusal
+// is written, the error event is kept as the refusal and the rest dropped.
+func (s *Socket) hold(o output) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.holding.Load() {
+		return false
+	}
+	if s.refusing {
+		if o.msg != nil && o.msg.Event == EventError && s.refusal == nil {
+			s.refusal = o.msg.Data
+		}
+		return true
+	}
+	s.held = append(s.held, o)
+	return true
+}
+
+// release sends what was held, in order, and ends holding; outputs from
+// other goroutines wait on s.mu meanwhile, so nothing overtakes.
+func (s *Socket) release() {
+	s.mu.Lock()
+	for _, o := range s.held {
+		switch {
+		case o.accept:
+			s.link.Accept(s.id, s.ns.name)
+		case o.msg != nil:
+			s.link.Deliver(o.msg)
+		default:
+			s.link.Ack(o.ackID, o.data, o.isErr)
+		}
+	}
+	s.held = nil
+	s.holding.Store(false)
+	s.mu.Unlock()
+}
+
+// connect runs the connect event of s through its namespace's chain, with
+// the handshake data (the Socket.IO auth payload; nil for native sockets).
+// On refusal the socket leaves its namespace and the client is told, with
+// the error the error handler writes.
+func (s *Socket) connect(data json.RawMessage) error {
+	s.holding.Store(true)
+	ctx := acquireCtx(s, KindConnect, EventConnect)
+	ctx.endpoint = &s.ns.connect.Event
+	ctx.data = data
+	err := s.run(ctx, s.ns.connect.chain)
+	if err != nil {
+		s.ns.remove(s)
+		s.refuse(ctx, ErrorOf(err))
+	} else {
+		s.release()
+	}
+	releaseCtx(ctx)
+	return err
+}
+
+// refuse drops what the connect queued, has the error handler write the
+// refusal, and tells the client through the link.
+func (s *Socket) refuse(ctx *Ctx, e *Error) {
+	s.mu.Lock()
+	s.held, s.refusing = nil, true
+	s.mu.Unlock()
+	s.ns.srv.cfg.ErrorHandler(ctx, e)
+	s.mu.Lock()
+	body := s.refusal
+	s.refusing, s.refusal = false, nil
+	s.holding.Store(false)
+	s.mu.Unlock()
+	msg := e.Message
+	if body != nil {
+		var written struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(body, &written) == nil && written.Message != "" {
+			msg = written.Message
+		}
+	}
+	s.link.Refuse(msg, body, closeCodeFor(e))
+	s.cancel()
+}
+
+// disconnect runs the disconnect event of a socket that was connected, then
+// frees what it held: rooms, user, presence, subscriptions, its context.
+func (s *Socket) disconnect(reason error) {
+	if s.member {
+		ctx := acquireCtx(s, KindDisconnect, EventDisconnect)
+		ctx.endpoint = &s.ns.disconnect.Event
+		ctx.reason = reason
+		if err := s.run(ctx, s.ns.disconnect.chain); err != nil {
+			ctx.Logger().Warn("realtime: disconnect handler failed", "error", err.Error())
+		}
+		releaseCtx(ctx)
+	}
+	s.ns.remove(s)
+	s.cancel()
+}
+
+// handle runs one client event (or the refusal of one that could not be
+// decoded) through the chain and answers it.
+func (s *Socket) handle(env wire.Envelope, problem string) {
+	ep := s.ns.invalid
+	event := env.Event
+	if problem == "" {
+		if event != "" {
+			ep = s.ns.events[event]
+		} else {
+			ep = s.ns.events[string(env.Name)] // indexing by string(bytes) does not copy
+		}
+		if ep != nil {
+			event = ep.name // the registered name: no copy of the frame's bytes is kept
+		} else if env.Event == "" {
+			event = string(env.Name)
+		}
+	}
+	ctx := acquireCtx(s, KindEvent, event)
+	ctx.ackID = env.ID
+	if problem != "" {
+		ctx.decodeErr = badMessage(problem)
+	} else {
+		ctx.data = env.Data
+		if ep != nil {
+			ctx.endpoint = &ep.Event
+		} else {
+			ep = s.ns.notFound
+		}
+	}
+	err := s.run(ctx, ep.chain)
+	if err != nil {
+		s.ns.srv.cfg.ErrorHandler(ctx, err)
+		if e := ErrorOf(err); e.Close != 0 {
+			s.link.Close(e.Close, e.Message)
+		}
+	} else if ctx.ackID > 0 && !ctx.acked {
+		ctx.acked = true
+		s.ack(ctx.ackID, nil, false)
+	}
+	releaseCtx(ctx)
+}
+
+// run calls a chain, turning a panic that escaped every middleware into an
+// INTERNAL_ERROR so that no input can take the server down.
+func (s *Socket) run(ctx *Ctx, h Handler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ctx.Logger().Error("realtime: panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("panic: %v", p)}
+		}
+	}()
+	return h(ctx)
+}
+
+func badMessage(msg string) *Error {
+	return &Error{Code: CodeBadMessage, Message: msg}
 }

@@ -5,6 +5,7 @@ package wsconn
 
 import (
 	"encoding/binary"
+	"errors"
 	"time"
 	"unicode/utf8"
 
@@ -58,4 +59,20 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// ClientClose returns the code and reason of the close frame that ended a
+// connection from the client's side, when err (gws's OnClose error) is one.
+func ClientClose(err error) (uint16, string, bool) {
+	var ce *gws.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code, string(ce.Reason), true
+	}
+	return 0, "", false
+}
+
+// TooLarge reports whether gws ended a connection for a message larger than
+// its read limit (it sent the 1009 close itself).
+func TooLarge(err error) bool {
+	return err != nil && err.Error() == "gws: message too large"
 }

@@ -1,4 +1,4 @@
-package realtime
+package wire
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ func referenceEnvelope(b []byte) (event string, data []byte, id int64, ok bool) 
 		}
 		id = n
 	}
-	if json.Unmarshal(m["event"], &event) != nil || event == "" || len(event) > MaxEventNameBytes || reservedName(event) {
+	if json.Unmarshal(m["event"], &event) != nil || event == "" || CheckName(event) != NameOK {
 		return "", nil, 0, false
 	}
 	if raw := m["data"]; len(raw) > 0 && string(raw) != "null" {
@@ -47,19 +47,19 @@ func FuzzEnvelopeAgainstReference(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		env, derr := decodeEnvelope(b)
+		env, problem := Decode(b)
 		event, data, id, ok := referenceEnvelope(b)
-		if ok != (derr == nil) {
-			t.Fatalf("decodeEnvelope(%q) error %v, reference ok=%v", b, derr, ok)
+		if ok != (problem == "") {
+			t.Fatalf("Decode(%q) refusal %q, reference ok=%v", b, problem, ok)
 		}
 		if !ok {
 			return
 		}
-		if env.eventName() != event || env.id != id {
-			t.Fatalf("decodeEnvelope(%q) = event %q id %d, reference %q %d", b, env.eventName(), env.id, event, id)
+		if env.EventName() != event || env.ID != id {
+			t.Fatalf("Decode(%q) = event %q id %d, reference %q %d", b, env.EventName(), env.ID, event, id)
 		}
-		if !bytes.Equal(env.data, data) {
-			t.Fatalf("decodeEnvelope(%q) data %q, reference %q", b, env.data, data)
+		if !bytes.Equal(env.Data, data) {
+			t.Fatalf("Decode(%q) data %q, reference %q", b, env.Data, data)
 		}
 	})
 }

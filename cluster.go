@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
+
+	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/wire"
 )
 
 // Kinds of topic: a whole namespace, a room, or a user.
@@ -26,8 +27,6 @@ type topic struct {
 func namespaceTopic(ns string) string    { return "ns:" + ns }
 func roomTopic(ns, room string) string   { return "room:" + ns + ":" + room }
 func userTopic(ns, userID string) string { return "user:" + ns + ":" + userID }
-
-var errSocketGone = errors.New("realtime: socket has left its namespace")
 
 // subscribe subscribes to a broker topic (once) and remembers what it is.
 func (s *server) subscribe(ctx context.Context, name string, t topic) error {
@@ -170,19 +169,19 @@ func (s *server) disinterest(name string) {
 // A cluster message is: origin instance id, '\n', the id of a socket to
 // skip (may be empty), '\n', the event name as a JSON string (which holds no
 // raw newline), '\n', the data (JSON, possibly empty).
-func (s *server) publish(ctx context.Context, name, except string, msg *message) error {
+func (s *server) publish(ctx context.Context, name, except string, msg *link.Message) error {
 	if s.broker == nil {
 		return nil
 	}
-	buf := make([]byte, 0, len(s.id)+len(except)+len(msg.event)+len(msg.data)+8)
+	buf := make([]byte, 0, len(s.id)+len(except)+len(msg.Event)+len(msg.Data)+8)
 	buf = append(buf, s.id...)
 	buf = append(buf, '\n')
 	buf = append(buf, except...)
 	buf = append(buf, '\n')
-	buf = appendJSONString(buf, msg.event)
+	buf = wire.AppendString(buf, msg.Event)
 	buf = append(buf, '\n')
-	buf = append(buf, msg.data...)
-	if err := s.publisher.enqueue(name, buf); err != nil {
+	buf = append(buf, msg.Data...)
+	if err := s.publisher.Enqueue(name, buf); err != nil {
 		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: err}
 	}
 	return nil
@@ -207,7 +206,7 @@ func (s *server) receive(name string, payload []byte) {
 	if len(data) == 0 {
 		data = nil
 	}
-	msg := newMessage(event, data)
+	msg := link.NewMessage(event, data)
 	s.subMu.Lock()
 	t, known := s.topics[name]
 	s.subMu.Unlock()
@@ -215,101 +214,4 @@ func (s *server) receive(name string, payload []byte) {
 		return
 	}
 	t.ns.deliver(t.kind, t.name, string(except), msg)
-}
-
-// Target is a set of sockets to emit to: a whole namespace, a room or a
-// user's sockets, on every instance of the cluster. Get one from
-// Ctx.ToRoom, Ctx.ToUser or Mux.In. A Target is a small value, safe to copy
-// and to use concurrently.
-type Target struct {
-	ctx    context.Context
-	ns     *namespace
-	kind   byte
-	name   string
-	except string
-}
-
-// In returns the Target of a whole namespace, for emitting from outside
-// handlers. It panics if the namespace does not exist.
-func (m *Mux) In(namespace string) Target {
-	ns := m.srv.namespaces[namespace]
-	if ns == nil {
-		panic(fmt.Sprintf("realtime: In(%q): no such namespace", namespace))
-	}
-	return Target{ctx: context.Background(), ns: ns, kind: topicNamespace}
-}
-
-// WithContext returns the Target with ctx bounding its emits' cluster
-// publishes. Targets from a Ctx use the socket's context.
-func (t Target) WithContext(ctx context.Context) Target {
-	t.ctx = ctx
-	return t
-}
-
-// ToRoom narrows a namespace Target to one room.
-func (t Target) ToRoom(room string) Target {
-	return Target{ctx: t.ctx, ns: t.ns, kind: topicRoom, name: room, except: t.except}
-}
-
-// ToUser narrows a namespace Target to the sockets of one user.
-func (t Target) ToUser(userID string) Target {
-	return Target{ctx: t.ctx, ns: t.ns, kind: topicUser, name: userID, except: t.except}
-}
-
-// Except returns the Target without the socket with the given id.
-func (t Target) Except(socketID string) Target {
-	t.except = socketID
-	return t
-}
-
-func (t Target) topicName() string {
-	switch t.kind {
-	case topicRoom:
-		return roomTopic(t.ns.name, t.name)
-	case topicUser:
-		return userTopic(t.ns.name, t.name)
-	}
-	return namespaceTopic(t.ns.name)
-}
-
-// Emit sends the event to every socket of the target: data is encoded once,
-// queued for the local sockets at once, and queued once for the other
-// instances, which a background publisher forwards in order (a burst in one
-// round trip). It never waits for a client or for Redis. It fails if data
-// cannot be encoded, or while the other instances cannot be reached: from a
-// failed publish until one succeeds again, except for one emit a second that
-// is queued to try again. Local sockets have their copy either way. An emit
-// that returns nil may still be lost for the other instances when Redis
-// fails: see RELIABILITY.md for exactly which.
-func (t Target) Emit(event string, data any) error {
-	if t.ns == nil {
-		return errors.New("realtime: Emit on a zero Target")
-	}
-	if event == "" {
-		return errors.New("realtime: Emit with an empty event name")
-	}
-	payload, err := encodeData(data)
-	if err != nil {
-		return fmt.Errorf("realtime: encode data of %q: %w", event, err)
-	}
-	msg := newMessage(event, payload)
-	t.ns.deliver(t.kind, t.name, t.except, msg)
-	return t.ns.srv.publish(t.ctx, t.topicName(), t.except, msg)
-}
-
-// Users returns the ids of the users with a socket in the target, sorted.
-// On a single instance the answer is exact; in a cluster it comes from the
-// shared presence and covers every instance.
-func (t Target) Users(ctx context.Context) ([]string, error) {
-	if t.ns == nil {
-		return nil, errors.New("realtime: Users on a zero Target")
-	}
-	if p := t.ns.srv.presence; p != nil {
-		users, err := p.users(ctx, t.ns.name, t.kind, t.name)
-		if err != nil {
-			return nil, &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: read presence: %w", err)}
-		}
-		return users, nil
-	}
-	return t.ns.localUsers(t.kind, t.name), nil
 }

@@ -1,4 +1,7 @@
-package realtime
+// Package publish forwards an instance's cluster messages to its broker in
+// the background, in order, a burst in one round trip, and fails fast
+// while the broker cannot be reached.
+package publish
 
 import (
 	"context"
@@ -12,7 +15,7 @@ import (
 	"github.com/lolyjs/realtime/broadcast"
 )
 
-// publisher forwards this instance's emits to the others in the background:
+// Publisher forwards this instance's emits to the others in the background:
 // an emit delivers to local sockets at once, queues its cluster message and
 // returns; one goroutine publishes what is queued, in order, a whole burst in
 // one round trip when the broker is a broadcast.BatchPublisher. So a burst of
@@ -28,7 +31,7 @@ import (
 // emits made while it was in flight: about a second when Redis refuses
 // connections, up to the client's read timeout when Redis hangs) and each
 // probe that fails.
-type publisher struct {
+type Publisher struct {
 	broker broadcast.Broker
 	log    func(msg string, args ...any)
 
@@ -59,8 +62,9 @@ const (
 	probing = math.MaxInt64
 )
 
-func newPublisher(b broadcast.Broker, log func(string, ...any)) *publisher {
-	p := &publisher{broker: b, log: log, wake: make(chan struct{}, 1),
+// New starts a publisher on a broker; log receives its warnings.
+func New(b broadcast.Broker, log func(string, ...any)) *Publisher {
+	p := &Publisher{broker: b, log: log, wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go p.run()
 	return p
@@ -68,8 +72,8 @@ func newPublisher(b broadcast.Broker, log func(string, ...any)) *publisher {
 
 var errPublishBacklog = errors.New("realtime: too many messages waiting for the other instances")
 
-// enqueue queues a message for the other instances, or says why it cannot.
-func (p *publisher) enqueue(topic string, payload []byte) error {
+// Enqueue queues a message for the other instances, or says why it cannot.
+func (p *Publisher) Enqueue(topic string, payload []byte) error {
 	f := p.failedAt.Load()
 	if f != 0 {
 		// Failing: fail fast, but let one emit a failFastFor through to
@@ -104,7 +108,7 @@ func (p *publisher) enqueue(topic string, payload []byte) error {
 	return nil
 }
 
-func (p *publisher) run() {
+func (p *Publisher) run() {
 	defer close(p.done)
 	for {
 		select {
@@ -118,7 +122,7 @@ func (p *publisher) run() {
 }
 
 // flush publishes everything queued, in order.
-func (p *publisher) flush() {
+func (p *Publisher) flush() {
 	for {
 		p.mu.Lock()
 		batch := p.queue
@@ -159,8 +163,8 @@ func (p *publisher) flush() {
 	}
 }
 
-// close publishes what is queued and stops, waiting at most until ctx ends.
-func (p *publisher) close(ctx context.Context) {
+// Close publishes what is queued and stops, waiting at most until ctx ends.
+func (p *Publisher) Close(ctx context.Context) {
 	p.mu.Lock()
 	if p.stopped {
 		p.mu.Unlock()

@@ -1,10 +1,12 @@
-package realtime
+package socketio
 
 import (
 	"bytes"
 	"encoding/json"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/lolyjs/realtime/internal/wire"
 )
 
 // FuzzSocketIOPacket feeds the Socket.IO packet parser, the event argument
@@ -22,32 +24,32 @@ func FuzzSocketIOPacket(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := parseSIO(b)
+		p, err := Parse(b)
 		if err != nil {
 			return
 		}
-		if p.typ < sioConnect || p.typ > sioBinaryAck || p.ns == "" || p.ns[0] != '/' || p.attachments > maxAttachments || p.id < -1 {
-			t.Fatalf("parseSIO(%q) accepted %+v", b, p)
+		if p.Type < typeConnect || p.Type > typeBinaryAck || p.NS == "" || p.NS[0] != '/' || p.Attachments > maxAttachments || p.ID < -1 {
+			t.Fatalf("Parse(%q) accepted %+v", b, p)
 		}
-		if p.typ == sioEvent {
-			env, derr := sioEventArgs(p)
-			if derr == nil && (env.event == "" || len(env.event) > MaxEventNameBytes || reservedName(env.event) || env.id < 0) {
-				t.Fatalf("sioEventArgs(%q) accepted %+v", p.data, env)
+		if p.Type == typeEvent {
+			env, problem := EventArgs(p)
+			if problem == "" && (wire.CheckName(env.Event) != wire.NameOK || env.ID < 0) {
+				t.Fatalf("EventArgs(%q) accepted %+v", p.Data, env)
 			}
-			if derr == nil && env.data != nil && !json.Valid(env.data) {
-				t.Fatalf("sioEventArgs(%q) gave invalid data %q", p.data, env.data)
+			if problem == "" && env.Data != nil && !json.Valid(env.Data) {
+				t.Fatalf("EventArgs(%q) gave invalid data %q", p.Data, env.Data)
 			}
 		}
-		if p.attachments > 0 {
-			atts := make([][]byte, p.attachments)
+		if p.Attachments > 0 {
+			atts := make([][]byte, p.Attachments)
 			for i := range atts {
 				atts[i] = []byte{byte(i), 0, 255}
 			}
-			if out, err := insertAttachments(p.data, atts); err == nil && !json.Valid(out) {
-				t.Fatalf("insertAttachments(%q) gave invalid JSON %q", p.data, out)
+			if out, err := insertAttachments(p.Data, atts); err == nil && !json.Valid(out) {
+				t.Fatalf("insertAttachments(%q) gave invalid JSON %q", p.Data, out)
 			}
 		}
-		_ = sioAckArgs(p.data)
+		_ = AckArgs(p.Data)
 	})
 }
 
@@ -64,7 +66,7 @@ func FuzzSocketIOEventRoundTrip(f *testing.F) {
 			return
 		}
 		if ns == "" || ns[0] != '/' || bytes.ContainsAny([]byte(ns), ",?") || id < -1 || !json.Valid(data) ||
-			event == "" || len(event) > MaxEventNameBytes || reservedName(event) || bytes.Contains(data, []byte(binaryKey)) {
+			wire.CheckName(event) != wire.NameOK || wire.HasBinary(data) {
 			return
 		}
 		var compact bytes.Buffer
@@ -72,26 +74,26 @@ func FuzzSocketIOEventRoundTrip(f *testing.F) {
 			return
 		}
 		data = compact.Bytes()
-		m := encodeSIOEvent(ns, id, event, data)
-		p, err := parseSIO(m.packet)
+		packet, _ := EncodeEvent(ns, id, event, data)
+		p, err := Parse(packet)
 		if err != nil {
-			t.Fatalf("parseSIO(%q): %v", m.packet, err)
+			t.Fatalf("Parse(%q): %v", packet, err)
 		}
-		if p.ns != ns || p.id != id || p.typ != sioEvent {
-			t.Fatalf("round trip of %q: %+v", m.packet, p)
+		if p.NS != ns || p.ID != id || p.Type != typeEvent {
+			t.Fatalf("round trip of %q: %+v", packet, p)
 		}
-		env, derr := sioEventArgs(p)
-		if derr != nil {
-			t.Fatalf("sioEventArgs(%q): %v", p.data, derr)
+		env, problem := EventArgs(p)
+		if problem != "" {
+			t.Fatalf("EventArgs(%q): %s", p.Data, problem)
 		}
 		var want, got any
 		_ = json.Unmarshal(data, &want)
-		_ = json.Unmarshal(env.data, &got)
-		if env.event != event {
-			t.Fatalf("event %q came back as %q", event, env.event)
+		_ = json.Unmarshal(env.Data, &got)
+		if env.Event != event {
+			t.Fatalf("event %q came back as %q", event, env.Event)
 		}
 		if jw, _ := json.Marshal(want); !bytes.Equal(jw, mustJSON(got)) {
-			t.Fatalf("data %s came back as %s", data, env.data)
+			t.Fatalf("data %s came back as %s", data, env.Data)
 		}
 	})
 }

@@ -1,10 +1,16 @@
-package realtime
+// Package presence keeps who is online where, per instance, in the shared
+// store, so that every instance of a cluster can list the users of a
+// namespace or a room; and it makes each process the one holder of its
+// instance id. It knows nothing of sockets: the realtime core tells it who
+// came and went, and gives it a snapshot of its tables to rewrite an entry.
+package presence
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,10 +22,10 @@ import (
 	"github.com/lolyjs/realtime/store"
 )
 
-// presence publishes who is online on this instance into the shared Store, so
+// Presence publishes who is online on this instance into the shared Store, so
 // that every instance of a cluster can list the users of a namespace or a
-// room. It is used only when the mux has a Broker (a cluster); a single
-// instance answers from its own tables.
+// room. The core uses it only in a cluster; a single instance answers from
+// its own tables.
 //
 // Layout, all under the store's own prefix:
 //
@@ -40,8 +46,8 @@ import (
 // token drawn by the process and a beat number that each period increments.
 // A process claims its id at start (see claim) and starts from a clean slate,
 // deleting whatever an earlier holder of the id left.
-type presence struct {
-	srv   *server
+type Presence struct {
+	cfg   Config
 	st    store.Store
 	id    string
 	ttl   time.Duration
@@ -61,7 +67,24 @@ type presence struct {
 	done    chan struct{}
 }
 
-// ErrInstanceIDInUse is returned, wrapped, by Mux.Start when another live
+// Config configures a Presence.
+type Config struct {
+	Store  store.Store
+	ID     string        // this instance's id
+	TTL    time.Duration // how long a dead instance stays listed
+	Logger *slog.Logger
+	// Snapshot returns this instance's entries, from its own tables: the
+	// users online in each namespace (Room "") and in each room.
+	Snapshot func() []Entry
+}
+
+// Entry is who is online in a namespace, or in one of its rooms.
+type Entry struct {
+	NS, Room string
+	Users    []string
+}
+
+// ErrInstanceIDInUse is returned, wrapped, by Claim when another live
 // process of the cluster runs with the same Config.InstanceID. Two processes
 // with one id would share one presence entry and drop each other's cluster
 // messages (each ignores messages from its own id).
@@ -69,40 +92,48 @@ var ErrInstanceIDInUse = errors.New("realtime: instance id in use by another liv
 
 const presenceInstances = "presence:instances"
 
-func presenceAlive(id string) string          { return "presence:alive:" + id }
-func presenceKeys(id string) string           { return "presence:" + id + ":keys" }
-func presenceNS(id, ns string) string         { return "presence:" + id + ":ns:" + ns }
-func presenceRoom(id, ns, room string) string { return "presence:" + id + ":room:" + ns + ":" + room }
+func presenceAlive(id string) string { return "presence:alive:" + id }
+func presenceKeys(id string) string  { return "presence:" + id + ":keys" }
 
-func newPresence(s *server) *presence {
-	return &presence{
-		srv: s, st: s.store, id: s.id, ttl: s.cfg.PresenceTTL, token: uuid.NewString(),
+// key is the store key of an instance's entry for a namespace (room "")
+// or a room.
+func key(id, ns, room string) string {
+	if room == "" {
+		return "presence:" + id + ":ns:" + ns
+	}
+	return "presence:" + id + ":room:" + ns + ":" + room
+}
+
+// New returns the presence of an instance; Claim, then Start, bring it up.
+func New(cfg Config) *Presence {
+	return &Presence{
+		cfg: cfg, st: cfg.Store, id: cfg.ID, ttl: cfg.TTL, token: uuid.NewString(),
 		keys: make(map[string]struct{}),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
-func (p *presence) opCtx() (context.Context, context.CancelFunc) {
+func (p *Presence) opCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), time.Second)
 }
 
 // aliveValue is what the alive key holds after this process's current beat.
-func (p *presence) aliveValue() []byte {
+func (p *Presence) aliveValue() []byte {
 	return []byte(p.token + " " + strconv.FormatUint(p.beats, 10))
 }
 
 // ours reports whether an alive key's value was written by this process.
-func (p *presence) ours(v []byte) bool {
+func (p *Presence) ours(v []byte) bool {
 	tok, _, ok := strings.Cut(string(v), " ")
 	return ok && tok == p.token
 }
 
 // claimPoll paces claim's reads of an alive key held by another process.
-func (p *presence) claimPoll() time.Duration {
+func (p *Presence) claimPoll() time.Duration {
 	return min(max(p.ttl/10, 10*time.Millisecond), 500*time.Millisecond)
 }
 
-// claim makes this process the holder of its instance id and clears what an
+// Claim makes this process the holder of its instance id and clears what an
 // earlier holder left, before the instance serves anyone.
 //
 // When no process holds the id, claim takes it at once (atomically: of two
@@ -115,7 +146,7 @@ func (p *presence) claimPoll() time.Duration {
 // crashed starts at most one ttl after the crash, the moment the rest of the
 // cluster considers the crashed one dead, and says so in the log. ctx bounds
 // the wait.
-func (p *presence) claim(ctx context.Context) error {
+func (p *Presence) Claim(ctx context.Context) error {
 	var (
 		seen    []byte
 		waiting time.Time
@@ -132,7 +163,7 @@ func (p *presence) claim(ctx context.Context) error {
 				continue // another process just created it: watch it
 			}
 			if !waiting.IsZero() {
-				p.srv.cfg.Logger.Info("realtime: took over instance id: the registration of its previous process expired",
+				p.cfg.Logger.Info("realtime: took over instance id: the registration of its previous process expired",
 					"instance", p.id, "waited", time.Since(waiting).Round(time.Millisecond).String())
 			}
 			// A clean slate: delete what an earlier holder of the id left.
@@ -143,7 +174,7 @@ func (p *presence) claim(ctx context.Context) error {
 		switch {
 		case waiting.IsZero():
 			waiting, seen = time.Now(), v
-			p.srv.cfg.Logger.Warn("realtime: instance id is registered by another process; waiting for its registration to expire "+
+			p.cfg.Logger.Warn("realtime: instance id is registered by another process; waiting for its registration to expire "+
 				"(a crashed process of this id stops refreshing it) or to be refreshed (a live one: then Start fails)",
 				"instance", p.id, "upTo", p.ttl.String())
 		case !bytes.Equal(v, seen):
@@ -177,7 +208,7 @@ func claiming(v []byte) bool {
 // key at zero, atomically, so only one caller of Incr on a missing key gets
 // 1; it then writes its token. Incr on a key holding a token fails (not an
 // integer), which also means another process holds the id.
-func (p *presence) create(ctx context.Context) (bool, error) {
+func (p *Presence) create(ctx context.Context) (bool, error) {
 	n, err := p.st.Incr(ctx, presenceAlive(p.id), 1)
 	if err != nil {
 		if _, gerr := p.st.Get(ctx, presenceAlive(p.id)); gerr == nil {
@@ -192,9 +223,9 @@ func (p *presence) create(ctx context.Context) (bool, error) {
 	return true, p.st.Set(ctx, presenceAlive(p.id), p.aliveValue(), p.ttl)
 }
 
-// start registers the instance, whose id claim took, and starts the
+// Start registers the instance, whose id Claim took, and starts the
 // heartbeat.
-func (p *presence) start(ctx context.Context) error {
+func (p *Presence) Start(ctx context.Context) error {
 	if err := p.beat(ctx); err != nil {
 		return err
 	}
@@ -202,7 +233,7 @@ func (p *presence) start(ctx context.Context) error {
 	return nil
 }
 
-func (p *presence) loop() {
+func (p *Presence) loop() {
 	defer close(p.done)
 	t := time.NewTicker(p.ttl / 3)
 	defer t.Stop()
@@ -213,7 +244,7 @@ func (p *presence) loop() {
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), p.ttl/3)
 			if err := p.beat(ctx); err != nil {
-				p.srv.cfg.Logger.Warn("realtime: presence heartbeat failed", "instance", p.id, "error", err)
+				p.cfg.Logger.Warn("realtime: presence heartbeat failed", "instance", p.id, "error", err)
 			}
 			cancel()
 		}
@@ -225,7 +256,7 @@ func (p *presence) loop() {
 // token (it took the id while this one could not reach the store for a whole
 // ttl, or the two started together), beat writes nothing, says so once, and
 // takes the id back only when the other lets it go.
-func (p *presence) beat(ctx context.Context) error {
+func (p *Presence) beat(ctx context.Context) error {
 	v, err := p.st.Get(ctx, presenceAlive(p.id))
 	lost := errors.Is(err, store.ErrNotFound)
 	switch {
@@ -260,7 +291,7 @@ func (p *presence) beat(ctx context.Context) error {
 	}
 	if p.usurped {
 		p.usurped = false
-		p.srv.cfg.Logger.Warn("realtime: instance id is held by this process again", "instance", p.id)
+		p.cfg.Logger.Warn("realtime: instance id is held by this process again", "instance", p.id)
 	}
 	if _, err := p.st.SetAdd(ctx, presenceInstances, p.id); err != nil {
 		p.markDirty()
@@ -283,51 +314,47 @@ func (p *presence) beat(ctx context.Context) error {
 
 // usurp notes that another process holds this instance's id: this one stops
 // writing presence (the entry is the other's) until it gets the id back.
-func (p *presence) usurp() {
+func (p *Presence) usurp() {
 	p.markDirty()
 	if p.usurped {
 		return
 	}
 	p.usurped = true
-	p.srv.cfg.Logger.Error("realtime: instance id is held by another process: this instance's users are not listed, "+
+	p.cfg.Logger.Error("realtime: instance id is held by another process: this instance's users are not listed, "+
 		"and cluster messages between the two processes are lost; give every instance a unique Config.InstanceID",
 		"instance", p.id, "error", ErrInstanceIDInUse)
 }
 
-func (p *presence) isDirty() bool {
+func (p *Presence) isDirty() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.dirty
 }
 
-func (p *presence) markDirty() {
+func (p *Presence) markDirty() {
 	p.mu.Lock()
 	p.dirty = true
 	p.mu.Unlock()
 }
 
 // resync replaces the instance's entry with its local tables.
-func (p *presence) resync(ctx context.Context) error {
+func (p *Presence) resync(ctx context.Context) error {
 	if err := p.clear(ctx, p.id); err != nil {
 		return err
 	}
 	p.mu.Lock()
 	p.keys = make(map[string]struct{})
 	p.mu.Unlock()
-	for _, name := range p.srv.order {
-		ns := p.srv.namespaces[name]
-		snapshot := ns.presenceSnapshot()
-		for key, users := range snapshot {
-			if err := p.write(ctx, key, users...); err != nil {
-				return err
-			}
+	for _, e := range p.cfg.Snapshot() {
+		if err := p.write(ctx, key(p.id, e.NS, e.Room), e.Users...); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // clear deletes an instance's entry.
-func (p *presence) clear(ctx context.Context, id string) error {
+func (p *Presence) clear(ctx context.Context, id string) error {
 	keys, err := p.st.SetMembers(ctx, presenceKeys(id))
 	if err != nil {
 		return err
@@ -336,7 +363,7 @@ func (p *presence) clear(ctx context.Context, id string) error {
 	return p.st.Delete(ctx, keys...)
 }
 
-func (p *presence) write(ctx context.Context, key string, users ...string) error {
+func (p *Presence) write(ctx context.Context, key string, users ...string) error {
 	if len(users) == 0 {
 		return nil
 	}
@@ -355,8 +382,9 @@ func (p *presence) write(ctx context.Context, key string, users ...string) error
 	return err
 }
 
-// add records that a user came online in a namespace or room here.
-func (p *presence) add(key, user string) {
+// Add records that a user came online here in a namespace (room "") or a
+// room.
+func (p *Presence) Add(ns, room, user string) {
 	if p.isDirty() {
 		return // the next heartbeat rewrites everything
 	}
@@ -364,14 +392,15 @@ func (p *presence) add(key, user string) {
 	defer p.writeMu.Unlock()
 	ctx, cancel := p.opCtx()
 	defer cancel()
-	if err := p.write(ctx, key, user); err != nil {
+	if err := p.write(ctx, key(p.id, ns, room), user); err != nil {
 		p.markDirty()
-		p.srv.cfg.Logger.Warn("realtime: presence write failed; will resync", "error", err)
+		p.cfg.Logger.Warn("realtime: presence write failed; will resync", "error", err)
 	}
 }
 
-// remove records that a user has no socket left in a namespace or room here.
-func (p *presence) remove(key, user string) {
+// Remove records that a user has no socket left here in a namespace (room
+// "") or a room.
+func (p *Presence) Remove(ns, room, user string) {
 	if p.isDirty() {
 		return
 	}
@@ -379,15 +408,15 @@ func (p *presence) remove(key, user string) {
 	defer p.writeMu.Unlock()
 	ctx, cancel := p.opCtx()
 	defer cancel()
-	if _, err := p.st.SetRemove(ctx, key, user); err != nil {
+	if _, err := p.st.SetRemove(ctx, key(p.id, ns, room), user); err != nil {
 		p.markDirty()
-		p.srv.cfg.Logger.Warn("realtime: presence write failed; will resync", "error", err)
+		p.cfg.Logger.Warn("realtime: presence write failed; will resync", "error", err)
 	}
 }
 
-// users lists the users of a namespace (room == "" and !isRoom) or of a
-// room, over every live instance, deleting the entries of dead ones.
-func (p *presence) users(ctx context.Context, ns string, kind byte, name string) ([]string, error) {
+// Users lists the users of a namespace (room "") or of a room over every
+// live instance, sorted, deleting the entries of dead instances.
+func (p *Presence) Users(ctx context.Context, ns, room string) ([]string, error) {
 	ids, err := p.st.SetMembers(ctx, presenceInstances)
 	if err != nil {
 		return nil, err
@@ -403,19 +432,11 @@ func (p *presence) users(ctx context.Context, ns string, kind byte, name string)
 			}
 			continue
 		}
-		// A user (topicUser) is online when listed in the namespace anywhere.
-		key := presenceNS(id, ns)
-		if kind == topicRoom {
-			key = presenceRoom(id, ns, name)
-		}
-		members, err := p.st.SetMembers(ctx, key)
+		members, err := p.st.SetMembers(ctx, key(id, ns, room))
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range members {
-			if kind == topicUser && m != name {
-				continue
-			}
 			seen[m] = struct{}{}
 		}
 	}
@@ -429,22 +450,22 @@ func (p *presence) users(ctx context.Context, ns string, kind byte, name string)
 
 // forget removes a dead instance's entry. Errors are left for the next
 // reader: the entry is ignored either way once its alive key is gone.
-func (p *presence) forget(ctx context.Context, id string) {
+func (p *Presence) forget(ctx context.Context, id string) {
 	if err := p.clear(ctx, id); err == nil {
 		_, _ = p.st.SetRemove(ctx, presenceInstances, id)
 	}
 }
 
-// close stops the heartbeat and releases the instance id.
-func (p *presence) close() {
+// Close stops the heartbeat and releases the instance id.
+func (p *Presence) Close() {
 	close(p.stop)
 	<-p.done
-	p.release()
+	p.Release()
 }
 
-// release removes the instance's entry and its alive key at once, unless
+// Release removes the instance's entry and its alive key at once, unless
 // another process holds the id.
-func (p *presence) release() {
+func (p *Presence) Release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if v, err := p.st.Get(ctx, presenceAlive(p.id)); err == nil && !p.ours(v) {

@@ -1,0 +1,131 @@
+// Package link is the one seam between the realtime core and a transport.
+// The core holds a Conn for each socket and hands it encoded messages, acks
+// and closes through it; a transport tells the core what arrives through
+// its own small peer interface, in terms of this package and internal/wire
+// only. Neither side sees the other's types, so a new transport touches its
+// own package and the edge that selects it, nothing else.
+package link
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Conn is what the core needs from a transport for one socket: one native
+// WebSocket connection, or one namespace of a Socket.IO session.
+//
+// Deliver, Ack, Accept, Refuse and Close never block on the client and take
+// no lock of the core's: the core may call them while it holds its own
+// (delivering to a room, for one). A client that does not keep up is the
+// transport's to evict, off the calling goroutine.
+type Conn interface {
+	// Deliver queues an event for the client.
+	Deliver(m *Message)
+	// Ack answers the client's event id with data (JSON, or nil for none),
+	// or with an error object (JSON) when isErr.
+	Ack(id int64, data []byte, isErr bool)
+	// Accept tells the client that its socket is connected to the
+	// namespace, with its id.
+	Accept(socketID, namespace string)
+	// Refuse tells the client that its connect failed: errJSON is the error
+	// object the core's error handler wrote (nil when it wrote none), and
+	// message its text. The socket then ends; the close code is for
+	// transports that close their connection with it.
+	Refuse(message string, errJSON []byte, code uint16)
+	// Close ends the socket after what is queued for it, with a close code.
+	Close(code uint16, reason string)
+	// Request sends an event that asks the client for an acknowledgement
+	// and waits for the answer (several arguments come as a JSON array),
+	// until ctx is done or the socket ends. Transports without
+	// server-to-client acks return ErrNoClientAcks.
+	Request(ctx context.Context, event string, data []byte) (json.RawMessage, error)
+}
+
+// ErrNoClientAcks is returned by Conn.Request on a transport that cannot
+// ask the client for an acknowledgement (the native protocol).
+var ErrNoClientAcks = errors.New("realtime: this socket's protocol has no server-to-client acknowledgements")
+
+// ErrClosed is returned by Conn.Request once the socket has ended.
+var ErrClosed = errors.New("realtime: socket has left its namespace")
+
+// Closed is why a socket or a connection ended, as a transport reports it.
+type Closed struct {
+	// Code is the WebSocket close code (1006 for a connection lost without
+	// a close).
+	Code uint16
+	// Reason is the close reason, in the project's own words.
+	Reason string
+	// ByServer tells a close the server decided (an eviction, a refusal,
+	// a shutdown) from one the client made or a lost connection.
+	ByServer bool
+}
+
+// String returns "closed by the server with 1013: slow consumer" and the
+// like.
+func (c Closed) String() string {
+	switch {
+	case c.ByServer:
+		return fmt.Sprintf("closed by the server with %d: %s", c.Code, c.Reason)
+	case c.Code == 1006:
+		return "connection lost: " + c.Reason
+	}
+	return fmt.Sprintf("closed by the client with %d: %s", c.Code, c.Reason)
+}
+
+// Codec names a wire format whose encodings a Message caches. Each codec
+// declares one, once: var codec = &link.Codec{Name: "loly.v1"}.
+type Codec struct {
+	Name string
+}
+
+// Message is one event on its way to sockets: its data encoded to JSON
+// once, and to each codec's wire form at most once per key, however many
+// sockets receive it. A Message is used by one goroutine at a time.
+type Message struct {
+	Event string
+	Data  []byte // JSON, or nil for no data
+
+	inline [2]encoding
+	n      int
+	more   []encoding
+}
+
+type encoding struct {
+	codec *Codec
+	key   string
+	frame []byte
+	extra [][]byte
+}
+
+// NewMessage returns a message for event with its JSON data.
+func NewMessage(event string, data []byte) *Message {
+	return &Message{Event: event, Data: data}
+}
+
+// Encoded returns the message's encoding for codec under key (a codec whose
+// encoding depends on the socket, like Socket.IO's on the namespace, keys it
+// so), building it with build the first time: a frame, and any parts that
+// travel with it (binary attachments).
+func (m *Message) Encoded(c *Codec, key string, build func() ([]byte, [][]byte)) ([]byte, [][]byte) {
+	for i := 0; i < m.n; i++ {
+		if e := &m.inline[i]; e.codec == c && e.key == key {
+			return e.frame, e.extra
+		}
+	}
+	for i := range m.more {
+		if e := &m.more[i]; e.codec == c && e.key == key {
+			return e.frame, e.extra
+		}
+	}
+	frame, extra := build()
+	e := encoding{codec: c, key: key, frame: frame, extra: extra}
+	if m.n < len(m.inline) {
+		m.inline[m.n] = e
+		m.n++
+	} else {
+		m.more = append(m.more, e)
+	}
+	return frame, extra
+}

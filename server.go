@@ -1,0 +1,462 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/lolyjs/realtime/broadcast"
+	"github.com/lolyjs/realtime/internal/engineio"
+	"github.com/lolyjs/realtime/internal/native"
+	"github.com/lolyjs/realtime/internal/presence"
+	"github.com/lolyjs/realtime/internal/publish"
+	"github.com/lolyjs/realtime/internal/socketio"
+	"github.com/lolyjs/realtime/store"
+	"github.com/lolyjs/realtime/store/memory"
+)
+
+// server is what every Mux of one tree shares: the registered namespaces,
+// the HTTP edge (origin and per-address checks, transport selection,
+// connection tracking, shutdown) and the cluster plumbing.
+type server struct {
+	cfg Config
+
+	namespaces map[string]*namespace
+	order      []string
+	problems   routeProblems
+
+	startMu  sync.Mutex
+	started  atomic.Bool
+	startErr error
+	stopOnce sync.Once
+	closing  atomic.Bool
+
+	native *native.Server
+	eio    *engineio.Server
+
+	store    store.Store
+	ownStore bool
+	broker   broadcast.Broker
+	id       string
+
+	ipMu  sync.Mutex
+	perIP map[string]int
+
+	// Native connections, for Shutdown; Engine.IO sessions are the eio
+	// server's. connWG counts both.
+	connMu sync.Mutex
+	conns  map[*native.Conn]struct{}
+	connWG sync.WaitGroup
+
+	subMu  sync.Mutex
+	topics map[string]topic // topics routed here: subscribed or pending
+	// pending holds the topics whose subscription failed, retried by one
+	// goroutine (retrying) until the broker confirms them or no local
+	// socket needs them.
+	pending    map[string]struct{}
+	retrying   bool
+	subStopped bool
+	subStop    chan struct{}
+	subWG      sync.WaitGroup
+
+	presence  *presence.Presence
+	publisher *publish.Publisher
+}
+
+// New returns a root Mux with the configuration. The configuration is checked
+// by Start, together with the routes, so that every problem is reported at
+// once.
+func New(cfg Config) *Mux {
+	s := &server{
+		cfg:        cfg,
+		namespaces: make(map[string]*namespace),
+		perIP:      make(map[string]int),
+		conns:      make(map[*native.Conn]struct{}),
+		topics:     make(map[string]topic),
+		subStop:    make(chan struct{}),
+	}
+	m := &Mux{srv: s}
+	m.ns = s.namespace("/", m)
+	return m
+}
+
+// Config returns the mux's configuration with defaults filled in.
+func (m *Mux) Config() Config { return m.srv.cfg.withDefaults() }
+
+// InstanceID returns this instance's id in the cluster, once started.
+func (m *Mux) InstanceID() string { return m.srv.id }
+
+// Start checks the configuration and every route, reporting all problems in
+// one error, then starts the backends (the broker's subscriptions). In a
+// cluster it first claims the instance id: it fails with ErrInstanceIDInUse
+// when a live process holds it, and waits while a crashed one's registration
+// has not expired yet (see Config.InstanceID); ctx bounds that wait.
+//
+// It runs once; later calls return its result, except that a start cut
+// short by ctx (cancelled, or past its deadline) may be tried again.
+// ServeHTTP starts the mux on the first request when the application did
+// not, and refuses sockets while it cannot start, so call Start at startup
+// to fail early.
+func (m *Mux) Start(ctx context.Context) error {
+	s := m.srv
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if s.started.Load() || s.startErr != nil {
+		return s.startErr
+	}
+	err := s.start(ctx)
+	if err != nil && ctx.Err() != nil {
+		return err // not kept: a later Start may succeed
+	}
+	s.startErr = err
+	return err
+}
+
+func (s *server) start(ctx context.Context) error {
+	errs := []error{s.cfg.Validate(), s.problems.err()}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	cfg := s.cfg.withDefaults()
+	s.id = cfg.InstanceID
+	if s.id == "" {
+		s.id = uuid.NewString()
+	}
+	s.cfg = cfg
+	for _, name := range s.order {
+		s.namespaces[name].finish()
+	}
+	s.store, s.ownStore = cfg.Store, false
+	if s.store == nil {
+		s.store, s.ownStore = memory.New(), true
+	}
+	s.broker = cfg.Broker
+	if s.broker != nil {
+		// The instance id first: a process refused for a duplicate id
+		// receives nothing.
+		s.presence = presence.New(presence.Config{
+			Store: s.store, ID: s.id, TTL: cfg.PresenceTTL, Logger: cfg.Logger, Snapshot: s.presenceSnapshot,
+		})
+		if err := s.presence.Claim(ctx); err != nil {
+			s.undoStore()
+			return fmt.Errorf("realtime: register presence: %w", err)
+		}
+		if err := s.startCluster(ctx); err != nil {
+			s.stopRetrying()
+			if s.publisher != nil {
+				pctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				s.publisher.Close(pctx)
+				cancel()
+			}
+			s.presence.Release()
+			s.undoStore()
+			return err
+		}
+	}
+	s.native = native.NewServer(native.Config{
+		PingInterval:     cfg.PingInterval,
+		PingTimeout:      cfg.PingTimeout,
+		MaxPayload:       cfg.MaxPayloadBytes,
+		QueueBytes:       cfg.SendQueueBytes,
+		WriteTimeout:     cfg.WriteTimeout,
+		HandshakeTimeout: cfg.HandshakeTimeout,
+	})
+	if !cfg.DisableSocketIO {
+		s.eio = engineio.NewServer(engineio.Config{
+			PingInterval:     cfg.PingInterval,
+			PingTimeout:      cfg.PingTimeout,
+			MaxPayload:       cfg.MaxPayloadBytes,
+			QueueBytes:       cfg.SendQueueBytes,
+			WriteTimeout:     cfg.WriteTimeout,
+			HandshakeTimeout: cfg.HandshakeTimeout,
+			Logger:           cfg.Logger,
+			Admit:            s.admitSession,
+		}, socketio.NewServer(sioHandler{s}, cfg.Logger))
+	}
+	s.started.Store(true)
+	return nil
+}
+
+// undoStore closes a store the mux made for a start that failed.
+func (s *server) undoStore() {
+	if s.ownStore {
+		_ = s.store.Close()
+	}
+	s.store, s.ownStore = nil, false
+}
+
+// startCluster starts the broker, the namespaces' subscriptions, the
+// publisher and the presence heartbeat, once the instance id is claimed.
+func (s *server) startCluster(ctx context.Context) error {
+	if err := s.broker.Start(ctx, s.receive); err != nil {
+		return fmt.Errorf("realtime: start broker: %w", err)
+	}
+	for _, name := range s.order {
+		if err := s.subscribe(ctx, namespaceTopic(name), topic{ns: s.namespaces[name], kind: topicNamespace}); err != nil {
+			return fmt.Errorf("realtime: subscribe namespace %s: %w", name, err)
+		}
+	}
+	s.publisher = publish.New(s.broker, s.cfg.Logger.Warn)
+	if err := s.presence.Start(ctx); err != nil {
+		return fmt.Errorf("realtime: register presence: %w", err)
+	}
+	return nil
+}
+
+// presenceSnapshot is every namespace's presence entries, from the local
+// tables.
+func (s *server) presenceSnapshot() []presence.Entry {
+	var out []presence.Entry
+	for _, name := range s.order {
+		out = s.namespaces[name].presenceSnapshot(out)
+	}
+	return out
+}
+
+// ErrInstanceIDInUse is returned, wrapped, by Mux.Start when another live
+// process of the cluster runs with the same Config.InstanceID. Two processes
+// with one id would share one presence entry and drop each other's cluster
+// messages (each ignores messages from its own id).
+var ErrInstanceIDInUse = presence.ErrInstanceIDInUse
+
+// ServeHTTP serves a client: a native WebSocket, upgraded into the
+// namespace named by the rest of its URL path, or a Socket.IO client's
+// Engine.IO requests (those with an EIO query parameter), after the origin
+// check (403) and, for a new connection, the per-address limit (429).
+func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := m.srv
+	if err := m.Start(context.WithoutCancel(r.Context())); err != nil {
+		s.cfg.withDefaults().Logger.Error("realtime: refusing sockets: the mux failed to start", "error", err)
+		http.Error(w, "realtime: server not started", http.StatusInternalServerError)
+		return
+	}
+	if s.closing.Load() {
+		http.Error(w, "realtime: server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if r.URL.Query().Has("EIO") && s.eio != nil {
+		if !s.originAllowed(r) {
+			http.Error(w, "realtime: origin not allowed", http.StatusForbidden)
+			return
+		}
+		s.eio.ServeHTTP(w, r)
+		return
+	}
+	ns := s.namespaces[s.namespaceOf(r.URL.Path)]
+	if ns == nil {
+		http.Error(w, "realtime: no such namespace", http.StatusNotFound)
+		return
+	}
+	if !s.originAllowed(r) {
+		http.Error(w, "realtime: origin not allowed", http.StatusForbidden)
+		return
+	}
+	ip := s.cfg.ClientIP(r)
+	if !s.acquireIP(ip) {
+		http.Error(w, "realtime: too many connections from this address", http.StatusTooManyRequests)
+		return
+	}
+	c, err := s.native.Upgrade(w, r)
+	if err != nil {
+		s.releaseIP(ip)
+		return
+	}
+	if !s.track(c) {
+		c.Kill()
+		s.releaseIP(ip)
+		return
+	}
+	c.Serve(nativePeer{newSocket(ns, c, r, ip)})
+}
+
+// admitSession admits the handshake of a new Engine.IO session: the same
+// checks and tracking as a native connection.
+func (s *server) admitSession(r *http.Request) (func(), int, string) {
+	ip := s.cfg.ClientIP(r)
+	if !s.acquireIP(ip) {
+		return nil, http.StatusTooManyRequests, "realtime: too many connections from this address"
+	}
+	s.connMu.Lock()
+	if s.closing.Load() {
+		s.connMu.Unlock()
+		s.releaseIP(ip)
+		return nil, http.StatusServiceUnavailable, "realtime: server shutting down"
+	}
+	s.connWG.Add(1)
+	s.connMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.releaseIP(ip)
+			s.connWG.Done()
+		})
+	}, 0, ""
+}
+
+// namespaceOf maps a request path to a namespace name.
+func (s *server) namespaceOf(p string) string {
+	if s.cfg.Path != "" && (p == s.cfg.Path || strings.HasPrefix(p, s.cfg.Path+"/")) {
+		p = p[len(s.cfg.Path):]
+	}
+	p = "/" + strings.Trim(p, "/")
+	return p
+}
+
+func (s *server) originAllowed(r *http.Request) bool {
+	if s.cfg.CheckOrigin != nil {
+		return s.cfg.CheckOrigin(r)
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if len(s.cfg.AllowedOrigins) == 0 {
+		u, err := url.Parse(origin)
+		return err == nil && strings.EqualFold(u.Host, r.Host)
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *server) acquireIP(ip string) bool {
+	limit := s.cfg.Limits.ConnectionsPerIP
+	s.ipMu.Lock()
+	defer s.ipMu.Unlock()
+	if limit > 0 && s.perIP[ip] >= limit {
+		return false
+	}
+	s.perIP[ip]++
+	return true
+}
+
+func (s *server) releaseIP(ip string) {
+	s.ipMu.Lock()
+	if n := s.perIP[ip]; n <= 1 {
+		delete(s.perIP, ip)
+	} else {
+		s.perIP[ip] = n - 1
+	}
+	s.ipMu.Unlock()
+}
+
+func (s *server) track(c *native.Conn) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	return true
+}
+
+func (s *server) untrack(c *native.Conn, ip string) {
+	s.connMu.Lock()
+	_, ok := s.conns[c]
+	delete(s.conns, c)
+	s.connMu.Unlock()
+	if ok {
+		s.releaseIP(ip)
+		s.connWG.Done()
+	}
+}
+
+// Shutdown stops accepting sockets, then closes every socket with 1001 after
+// what was queued for it is written, running each one's disconnect handlers,
+// and waits for them until ctx is done; sockets still open then are cut.
+// Backends given in Config are left open: their owner closes them.
+func (m *Mux) Shutdown(ctx context.Context) error {
+	s := m.srv
+	s.connMu.Lock()
+	s.closing.Store(true)
+	conns := make([]*native.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.connMu.Unlock()
+	for _, c := range conns {
+		c.Close(CloseGoingAway, "server shutting down")
+	}
+	if s.eio != nil {
+		s.eio.Shutdown(CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.connMu.Lock()
+		for c := range s.conns {
+			c.Kill()
+		}
+		s.connMu.Unlock()
+		if s.eio != nil {
+			s.eio.Kill()
+		}
+		// Cut connections end their read loops at once; only a disconnect
+		// handler that never returns could hold them, and it is not waited
+		// for past a short grace.
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
+	}
+	if s.started.Load() {
+		s.stopOnce.Do(s.stopBackends)
+	}
+	return err
+}
+
+// stopBackends stops what Start started: presence, the broker's
+// subscriptions, and the store when the mux made it.
+func (s *server) stopBackends() {
+	if s.publisher != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s.publisher.Close(ctx)
+		cancel()
+	}
+	if s.presence != nil {
+		s.presence.Close()
+	}
+	if s.broker != nil {
+		s.stopRetrying()
+		s.subMu.Lock()
+		names := make([]string, 0, len(s.topics))
+		for name := range s.topics {
+			names = append(names, name)
+		}
+		s.topics = make(map[string]topic)
+		s.subMu.Unlock()
+		if len(names) > 0 {
+			uctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = s.broker.Unsubscribe(uctx, names...)
+			cancel()
+		}
+	}
+	if s.ownStore {
+		_ = s.store.Close()
+	}
+}

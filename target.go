@@ -1,0 +1,118 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/lolyjs/realtime/internal/link"
+)
+
+// Target is a set of sockets to emit to: a whole namespace, a room or a
+// user's sockets, on every instance of the cluster. Get one from
+// Ctx.ToRoom, Ctx.ToUser or Mux.In. A Target is a small value, safe to copy
+// and to use concurrently.
+type Target struct {
+	ctx    context.Context
+	ns     *namespace
+	kind   byte
+	name   string
+	except string
+}
+
+// In returns the Target of a whole namespace, for emitting from outside
+// handlers. It panics if the namespace does not exist.
+func (m *Mux) In(namespace string) Target {
+	ns := m.srv.namespaces[namespace]
+	if ns == nil {
+		panic(fmt.Sprintf("realtime: In(%q): no such namespace", namespace))
+	}
+	return Target{ctx: context.Background(), ns: ns, kind: topicNamespace}
+}
+
+// WithContext returns the Target with ctx bounding its emits' cluster
+// publishes. Targets from a Ctx use the socket's context.
+func (t Target) WithContext(ctx context.Context) Target {
+	t.ctx = ctx
+	return t
+}
+
+// ToRoom narrows a namespace Target to one room.
+func (t Target) ToRoom(room string) Target {
+	return Target{ctx: t.ctx, ns: t.ns, kind: topicRoom, name: room, except: t.except}
+}
+
+// ToUser narrows a namespace Target to the sockets of one user.
+func (t Target) ToUser(userID string) Target {
+	return Target{ctx: t.ctx, ns: t.ns, kind: topicUser, name: userID, except: t.except}
+}
+
+// Except returns the Target without the socket with the given id.
+func (t Target) Except(socketID string) Target {
+	t.except = socketID
+	return t
+}
+
+func (t Target) topicName() string {
+	switch t.kind {
+	case topicRoom:
+		return roomTopic(t.ns.name, t.name)
+	case topicUser:
+		return userTopic(t.ns.name, t.name)
+	}
+	return namespaceTopic(t.ns.name)
+}
+
+// Emit sends the event to every socket of the target: data is encoded once,
+// queued for the local sockets at once, and queued once for the other
+// instances, which a background publisher forwards in order (a burst in one
+// round trip). It never waits for a client or for Redis. It fails if data
+// cannot be encoded, or while the other instances cannot be reached: from a
+// failed publish until one succeeds again, except for one emit a second that
+// is queued to try again. Local sockets have their copy either way. An emit
+// that returns nil may still be lost for the other instances when Redis
+// fails: see RELIABILITY.md for exactly which.
+func (t Target) Emit(event string, data any) error {
+	if t.ns == nil {
+		return errors.New("realtime: Emit on a zero Target")
+	}
+	if event == "" {
+		return errors.New("realtime: Emit with an empty event name")
+	}
+	payload, err := encodeData(data)
+	if err != nil {
+		return fmt.Errorf("realtime: encode data of %q: %w", event, err)
+	}
+	msg := link.NewMessage(event, payload)
+	t.ns.deliver(t.kind, t.name, t.except, msg)
+	return t.ns.srv.publish(t.ctx, t.topicName(), t.except, msg)
+}
+
+// Users returns the ids of the users with a socket in the target, sorted.
+// On a single instance the answer is exact; in a cluster it comes from the
+// shared presence and covers every instance.
+func (t Target) Users(ctx context.Context) ([]string, error) {
+	if t.ns == nil {
+		return nil, errors.New("realtime: Users on a zero Target")
+	}
+	if p := t.ns.srv.presence; p != nil {
+		room := ""
+		if t.kind == topicRoom {
+			room = t.name
+		}
+		users, err := p.Users(ctx, t.ns.name, room)
+		if err != nil {
+			return nil, &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: read presence: %w", err)}
+		}
+		if t.kind == topicUser { // online when listed in the namespace anywhere
+			for _, u := range users {
+				if u == t.name {
+					return []string{u}, nil
+				}
+			}
+			return []string{}, nil
+		}
+		return users, nil
+	}
+	return t.ns.localUsers(t.kind, t.name), nil
+}
