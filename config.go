@@ -12,15 +12,6 @@ import (
 	"github.com/lolyjs/realtime/store"
 )
 
-// Scale modes for Config.Scale.Mode.
-const (
-	// ModeSingle runs one instance with in-memory backends.
-	ModeSingle = "single"
-	// ModeCluster runs many instances that share state and broadcasts
-	// through Redis.
-	ModeCluster = "cluster"
-)
-
 // Defaults applied by Config.withDefaults, the same as loly's.
 const (
 	DefaultPath                = "/wss"
@@ -93,14 +84,14 @@ type Config struct {
 	// clients; see docs/socketio.md.
 	DisableSocketIO bool
 
-	// Scale chooses single-instance or cluster mode.
-	Scale Scale
-
-	// Store is the shared state behind Ctx.Store (default: in memory, for
-	// one instance). In cluster mode it must be shared by every instance.
+	// Store is the shared state behind Ctx.Store, and in a cluster the home
+	// of presence (default: in memory, for one instance). With a Broker it
+	// is required, and must be shared by every instance.
 	Store store.Store
-	// Broker carries emits between instances. Nil means one instance: emits
-	// reach only local sockets. In cluster mode it is required.
+	// Broker carries emits between instances; setting it makes the mux an
+	// instance of a cluster. Nil means one instance: emits reach only local
+	// sockets. Package cluster builds a Store and a Broker on one Redis from
+	// REDIS_URL.
 	Broker broadcast.Broker
 	// PresenceTTL bounds how long the users of an instance that died without
 	// a goodbye stay listed by the others (default 30s). Each instance
@@ -117,7 +108,12 @@ type Config struct {
 	// unless something outside needs a stable name.
 	InstanceID string
 
-	// Logger receives the mux's own log lines (default: slog.Default()).
+	// Logger receives the mux's own log lines: failures outside a handler
+	// (a panic that escaped the chain, a cluster outage, an eviction), and
+	// every line handlers write through Ctx.Logger (default:
+	// slog.Default()). The per-event access lines are middleware.Logger's,
+	// which may send them, and the handlers' lines, to a logger of its own;
+	// give it none to use this one.
 	Logger *slog.Logger
 	// ErrorHandler turns an error returned through the chain into what the
 	// client gets (default: DefaultErrorHandler).
@@ -141,16 +137,6 @@ type Limits struct {
 	// MaxRoomsPerSocket caps how many rooms one socket may be in (default
 	// 100); Join past it fails.
 	MaxRoomsPerSocket int
-}
-
-// Scale chooses how instances share state.
-type Scale struct {
-	// Mode is ModeSingle (the default) or ModeCluster.
-	Mode string
-	// RedisURL is the Redis that joins a cluster, usually from the REDIS_URL
-	// environment variable. Cluster mode needs it unless Store and Broker are
-	// given directly.
-	RedisURL string
 }
 
 func (c Config) withDefaults() Config {
@@ -193,9 +179,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PresenceTTL == 0 {
 		c.PresenceTTL = DefaultPresenceTTL
-	}
-	if c.Scale.Mode == "" {
-		c.Scale.Mode = ModeSingle
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -245,18 +228,9 @@ func (c Config) Validate() error {
 	if c.CheckOrigin != nil && len(c.AllowedOrigins) > 0 {
 		bad("AllowedOrigins and CheckOrigin are both set; CheckOrigin would decide alone, so put every rule in it or drop it")
 	}
-	switch c.Scale.Mode {
-	case "", ModeSingle:
-	case ModeCluster:
-		if c.Broker == nil || c.Store == nil {
-			if c.Scale.RedisURL == "" {
-				bad("Scale.Mode is cluster but Scale.RedisURL is empty: set REDIS_URL (for example redis://127.0.0.1:6379/0) and pass it as Scale.RedisURL, or give Store and Broker directly")
-			} else {
-				bad("Scale.Mode is cluster with Scale.RedisURL set, but Store or Broker is nil: build them with cluster.Redis (package github.com/lolyjs/realtime/cluster) and its Configure method, or give them directly")
-			}
-		}
-	default:
-		bad("Scale.Mode is %q; use %q or %q", c.Scale.Mode, ModeSingle, ModeCluster)
+	if c.Broker != nil && c.Store == nil {
+		bad("Broker is set but Store is not: each instance would keep its own state and presence; " +
+			"give every instance the same shared Store, such as the one cluster.Redis (package github.com/lolyjs/realtime/cluster) builds from REDIS_URL")
 	}
 	return errors.Join(errs...)
 }

@@ -8,11 +8,14 @@
 // It is for servers that hold many long-lived connections and exchange small
 // messages over them: chats, live dashboards, games, collaborative tools. It
 // is not an HTTP router (mount the Mux in one, such as chi or net/http's
-// ServeMux), not a message queue (delivery is at most once, and nothing is
-// kept for a client that is not connected), and it speaks one protocol over
-// WebSocket only, with no long-polling fallback. The protocol, JSON envelopes
-// with acknowledgements, is documented for client authors in
-// docs/protocol.md.
+// ServeMux) and not a message queue (delivery is at most once, and nothing is
+// kept for a client that is not connected). It speaks two protocols on one
+// port, behind the same routes and middleware: its own, loly.v1, JSON
+// envelopes over WebSocket, documented for client authors in
+// docs/protocol.md; and Socket.IO v5 over Engine.IO v4 (WebSocket,
+// long-polling and the upgrade between them), so that unchanged
+// socket.io-client 4.x apps connect too (docs/socketio.md;
+// Config.DisableSocketIO turns it off).
 //
 // # Routing
 //
@@ -115,8 +118,9 @@
 // (the data, Ctx.Socket, the user) before returning.
 //
 // Emits never wait for a client. Emit, Reply, Ack and Target.Emit encode the
-// envelope once, queue it for each target socket and return; a socket whose
-// queue is full is closed with 1013 instead of slowing anyone else.
+// envelope once, queue it for each target socket and return; a socket with
+// more than Config.SendQueueBytes waiting is closed with 1013 instead of
+// slowing anyone else.
 //
 // The documentation of each exported type that does work (Mux, Ctx, Socket,
 // Target, Schema) says whether it is safe for concurrent use. The plain data
@@ -125,15 +129,36 @@
 //
 // # Cluster
 //
-// In cluster mode (Config.Scale.Mode set to ModeCluster), instances share
-// their state through a store.Store and their emits through a
-// broadcast.Broker, usually both on Redis: package cluster builds them from
-// REDIS_URL and sets them on the Config. An emit is encoded
-// once, delivered to local sockets at once, and published once for the other
+// A Mux with a broadcast.Broker in its Config is an instance of a cluster:
+// instances share their state through a store.Store and their emits
+// through the broker, usually both on Redis (package cluster builds them
+// from REDIS_URL and sets them on the Config). An emit is encoded once,
+// delivered to local sockets at once, and published once for the other
 // instances, which ignore their own messages; an instance subscribes to a
 // room or a user only while it hosts one of its sockets. Presence (who is in
 // a namespace or room) is kept in the shared store, and the entries of an
 // instance that dies without a goodbye expire within Config.PresenceTTL. If
 // Redis goes away, local delivery goes on, publishing fails with an error
 // the caller sees, and subscriptions come back with Redis.
+//
+// # Inside
+//
+// The root package is the API and the cluster plumbing; the wire is in
+// internal packages that know nothing of it, behind one seam,
+// internal/link's Conn, which a socket's transport implements. The path of
+// one client event: the Mux (server.go) checks the origin and the
+// per-address limit and upgrades the connection (internal/native; a
+// Socket.IO client goes through internal/engineio and internal/socketio
+// instead); the connection's read goroutine decodes each envelope
+// (internal/wire) and hands it to the socket (transport.go, socket.go),
+// which looks up the endpoint that namespace.go composed when the event was
+// registered (mux.go) and runs its chain with a pooled Ctx (ctx.go); what
+// the handler returns becomes the ack or one error (errors.go,
+// Config.ErrorHandler). The path of one emit: Target.Emit (target.go)
+// encodes the data once into a link.Message, which namespace.go hands to
+// each local socket of the target, each transport encoding it at most once
+// for its wire and queueing it in its byte-bounded send queue
+// (internal/sendq); the same message goes to the other instances through
+// the background publisher (cluster.go, internal/publish), and an instance
+// that receives it delivers it to its own sockets the same way.
 package realtime

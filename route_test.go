@@ -22,7 +22,7 @@ func (*nilSchema) Parse(json.RawMessage) (any, error) { return nil, nil }
 
 func TestRouteProblemsReportedTogether(t *testing.T) {
 	noop := func(c *realtime.Ctx) error { return nil }
-	mux := realtime.New(quiet(realtime.Config{Scale: realtime.Scale{Mode: "galaxy"}}))
+	mux := realtime.New(quiet(realtime.Config{PingInterval: -1}))
 	mux.Route(realtime.Route{Namespace: "/empty"})
 	mux.Route(realtime.Route{Namespace: "/bad", Events: map[string]realtime.Event{
 		"":                       {Handler: noop},
@@ -56,7 +56,7 @@ func TestRouteProblemsReportedTogether(t *testing.T) {
 		`route /bad event "nilschema": Schema is a nil *realtime_test.nilSchema`,
 		"route /dup: namespace is defined by two routes",
 		`namespace "nope" must start with "/"`,
-		`Scale.Mode is "galaxy"`,
+		`PingInterval is -1ns`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("the error does not say %q:\n%s", want, msg)

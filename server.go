@@ -243,7 +243,11 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "realtime: server shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	if r.URL.Query().Has("EIO") && s.eio != nil {
+	if r.URL.Query().Has("EIO") {
+		if s.eio == nil {
+			http.Error(w, "realtime: Socket.IO is not served here", http.StatusNotFound)
+			return
+		}
 		if !s.originAllowed(r) {
 			http.Error(w, "realtime: origin not allowed", http.StatusForbidden)
 			return

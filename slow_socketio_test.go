@@ -40,7 +40,6 @@ func testStalledSocketIOClient(t *testing.T, transport, origin string) {
 		br := hub.Broker()
 		t.Cleanup(func() { _ = br.Close() })
 		mux := realtime.New(quiet(realtime.Config{
-			Scale:       realtime.Scale{Mode: realtime.ModeCluster},
 			Store:       st,
 			Broker:      br,
 			PresenceTTL: time.Minute,

@@ -177,6 +177,37 @@ func TestSocketIOAuthRefused(t *testing.T) {
 	}
 }
 
+// A refusal at connect goes through Config.ErrorHandler on both protocols:
+// what it writes is the connect_error a Socket.IO client gets, and the
+// __loly:error a native client gets before the close.
+func TestRefusalGoesThroughTheErrorHandler(t *testing.T) {
+	cfg := realtime.Config{ErrorHandler: func(c *realtime.Ctx, err error) {
+		e := realtime.ErrorOf(err)
+		e.Message = "rewritten: " + e.Message
+		e.Details = map[string]string{"hint": "log in"}
+		realtime.DefaultErrorHandler(c, e)
+	}}
+	srv := realtimetest.NewServer(t, sioMux(t, cfg, nil))
+	lines := siotest.Run(t, "refused", map[string]any{"url": srv.Server.URL})
+	l := siotest.Step(t, lines, "connect_error")
+	data, _ := l["data"].(map[string]any)
+	details, _ := data["details"].(map[string]any)
+	want := "rewritten: " + realtime.ErrUnauthorized.Message
+	if l["message"] != want || data["message"] != want || data["code"] != realtime.CodeUnauthorized || details["hint"] != "log in" {
+		t.Fatalf("connect_error = %s", siotest.JSON(l))
+	}
+
+	cl, err := realtimetest.Dial(ctxT(t), srv.URL("/chat"), &realtimetest.Options{SkipConnected: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	e := waitError(t, cl)
+	if e.Code != realtime.CodeUnauthorized || e.Message != want {
+		t.Fatalf("native refusal: %+v", e)
+	}
+}
+
 func TestSocketIOInvalidPayload(t *testing.T) {
 	srv := realtimetest.NewServer(t, sioMux(t, realtime.Config{}, nil))
 	lines := siotest.Run(t, "invalid", map[string]any{"url": srv.Server.URL, "token": "t-u1"})

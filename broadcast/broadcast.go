@@ -4,9 +4,9 @@
 //
 // This package holds only the Broker interface, its ErrClosed error and, in
 // broadcasttest, a conformance suite. The implementations live in
-// broadcast/memory (instances in one process; the default for a single
-// instance) and broadcast/redis (many processes sharing one Redis, through
-// pub/sub).
+// broadcast/memory (instances in one process) and broadcast/redis (many
+// processes sharing one Redis, through pub/sub). A single instance needs no
+// broker.
 //
 // A Broker knows nothing of rooms, sockets or encodings: the realtime Mux
 // decides which topics it needs (it subscribes to a room's topic when its first

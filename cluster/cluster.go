@@ -73,9 +73,9 @@ type Backends struct {
 	ownsClient bool
 }
 
-// Configure sets cfg to cluster mode with these backends.
+// Configure makes cfg an instance of the cluster: it sets its Store and
+// Broker to these backends.
 func (b *Backends) Configure(cfg *realtime.Config) {
-	cfg.Scale.Mode = realtime.ModeCluster
 	cfg.Store = b.Store
 	cfg.Broker = b.Broker
 }

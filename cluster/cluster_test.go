@@ -442,9 +442,7 @@ func TestRedisURLErrors(t *testing.T) {
 			t.Fatalf("password in error: %v", err)
 		}
 	}
-	var cfg realtime.Config
-	cfg.Scale.Mode = realtime.ModeCluster
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
-		t.Fatalf("cluster config without Redis: %v", err)
+	if _, err := cluster.Redis(ctxT(t), "", cluster.Options{}); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
+		t.Fatalf("cluster without a Redis URL: %v", err)
 	}
 }

@@ -462,6 +462,22 @@ var _ = row("`transports: [\"websocket\", \"polling\"]`", func(t *testing.T) {
 	if _, err := io.ReadFull(r, body); err != nil || body[0] != '0' {
 		t.Fatalf("Engine.IO open over WebSocket %q, %v", body, err)
 	}
+
+	// DisableSocketIO serves native clients only.
+	off := quiet()
+	off.DisableSocketIO = true
+	srv = serve(t, off, nil, realtime.Route{Namespace: "/t", Events: map[string]realtime.Event{
+		"echo": {Handler: func(c *realtime.Ctx) error { return c.Ack(c.Data()) }},
+	}})
+	resp, err := http.Get(srv.Server.URL + "/wss/?EIO=4&transport=polling")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("Engine.IO handshake with DisableSocketIO: HTTP %d, want 404", resp.StatusCode)
+	}
+	request(t, dial(t, srv, "/t"), "echo", "native still served")
 })
 
 var _ = row("`cors: { credentials: true }`", func(t *testing.T) {

@@ -10,7 +10,8 @@ import (
 
 // LoggerOpts configures LoggerWithOpts.
 type LoggerOpts struct {
-	// Logger receives the lines (default slog.Default()).
+	// Logger receives the lines, and the handlers' own lines written
+	// through Ctx.Logger (default: the mux's Config.Logger).
 	Logger *slog.Logger
 	// Level is the level of a successful event (default slog.LevelInfo).
 	// Connects and disconnects are logged at Info or Level, whichever is
@@ -23,6 +24,8 @@ type LoggerOpts struct {
 // the error code). Connects and disconnects get a line too, the disconnect
 // with its reason. Handlers' own lines through Ctx.Logger go to l with the
 // same attributes. Nothing is formatted for a level that l does not enable.
+// A nil l is the mux's Config.Logger, so that one logger serves the server,
+// the access lines and the handlers.
 func Logger(l *slog.Logger) func(realtime.Handler) realtime.Handler {
 	return LoggerWithOpts(LoggerOpts{Logger: l})
 }
@@ -30,14 +33,13 @@ func Logger(l *slog.Logger) func(realtime.Handler) realtime.Handler {
 // LoggerWithOpts is Logger with options.
 func LoggerWithOpts(opts LoggerOpts) func(realtime.Handler) realtime.Handler {
 	l := opts.Logger
-	if l == nil {
-		l = slog.Default()
-	}
 	okLevel := opts.Level
 	lifeLevel := max(okLevel, slog.LevelInfo)
 	return func(next realtime.Handler) realtime.Handler {
 		return func(c *realtime.Ctx) error {
-			c.SetLogger(l)
+			if l != nil {
+				c.SetLogger(l)
+			}
 			start := time.Now()
 			err := next(c)
 			level := okLevel
@@ -56,7 +58,7 @@ func LoggerWithOpts(opts LoggerOpts) func(realtime.Handler) realtime.Handler {
 				}
 			}
 			ctx := context.Background()
-			if !l.Enabled(ctx, level) {
+			if !c.Logger().Enabled(ctx, level) {
 				return err
 			}
 			attrs := make([]slog.Attr, 0, 4)

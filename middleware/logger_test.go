@@ -250,24 +250,23 @@ func TestLoggerWithOptsLevel(t *testing.T) {
 	}
 }
 
-// LoggerOpts without a Logger writes to slog.Default.
-func TestLoggerDefaultsToSlogDefault(t *testing.T) {
+// LoggerOpts without a Logger writes to the mux's Config.Logger, the
+// access lines and the handlers' own lines alike.
+func TestLoggerDefaultsToTheMuxLogger(t *testing.T) {
 	rec := newLogRec(slog.LevelInfo)
-	prev := slog.Default()
-	slog.SetDefault(rec.logger())
-	stage := middleware.LoggerWithOpts(middleware.LoggerOpts{})
-	slog.SetDefault(prev)
-
-	mux := realtime.New(quiet())
-	mux.Use(middleware.RequestID, stage)
-	mux.On("ping", ok)
+	mux := realtime.New(realtime.Config{Logger: rec.logger()})
+	mux.Use(middleware.RequestID, middleware.LoggerWithOpts(middleware.LoggerOpts{}))
+	mux.On("ping", func(c *realtime.Ctx) error {
+		c.Logger().Info("handler line")
+		return nil
+	})
 	srv := realtimetest.NewServer(t, mux)
 	cl := realtimetest.MustDial(t, srv.URL("/"), nil)
 	if _, err := cl.Request(ctxT(t), "ping", nil); err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.find("event", "event", "ping")) != 1 {
-		t.Fatalf("no line in slog.Default's handler: %+v", rec.Records())
+	if len(rec.find("event", "event", "ping")) != 1 || len(rec.find("handler line", "event", "ping")) != 1 {
+		t.Fatalf("want the access line and the handler's line in Config.Logger: %+v", rec.Records())
 	}
 }
 

@@ -15,6 +15,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -75,4 +77,22 @@ type Store interface {
 
 	// Close releases the store's resources. Calls after Close return errors.
 	Close() error
+}
+
+// Counter reads the integer at key, as Incr writes it, without changing it:
+// a missing key reads 0, as Incr would start it. A value that is not a
+// base-10 int64 is ErrWrongType.
+func Counter(ctx context.Context, s Store, key string) (int64, error) {
+	v, err := s.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %q at %q is not a counter", ErrWrongType, v, key)
+	}
+	return n, nil
 }

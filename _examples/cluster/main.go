@@ -27,6 +27,7 @@ import (
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/cluster"
 	"github.com/lolyjs/realtime/middleware"
+	"github.com/lolyjs/realtime/store"
 )
 
 func main() {
@@ -72,7 +73,7 @@ func runInstance(ctx context.Context, name, addr, redisURL string) error {
 	mux.Route(realtime.Route{
 		Namespace: "/counter",
 		OnConnect: func(c *realtime.Ctx) error {
-			n, err := c.Store().Incr(c.Context(), "counter", 0)
+			n, err := store.Counter(c.Context(), c.Store(), "counter")
 			if err != nil {
 				return err
 			}

@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -166,22 +165,11 @@ type update struct {
 
 // sendState tells a new socket the current count.
 func sendState(c *realtime.Ctx) error {
-	n, err := count(c.Context(), c.Store())
+	n, err := store.Counter(c.Context(), c.Store(), counterKey)
 	if err != nil {
 		return err
 	}
 	return c.Reply("counter-state", state{Count: n})
-}
-
-func count(ctx context.Context, s store.Store) (int64, error) {
-	b, err := s.Get(ctx, counterKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseInt(string(b), 10, 64)
 }
 
 // add changes the counter atomically (Incr is atomic in every store, Redis

@@ -2,9 +2,10 @@
 // the brokers of one Hub form a cluster and pass messages to one another
 // directly, with no network and no backend to lose.
 //
-// It is the default for a single realtime instance (New gives a broker on a
-// private hub) and serves tests that run several instances side by side
-// (NewHub, then Hub.Broker for each). It is not for instances in different
+// It serves several realtime instances side by side in one process (NewHub,
+// then Hub.Broker for each), as tests and embedded setups run them; New gives
+// a broker on a private hub, a cluster of one. A single instance needs no
+// broker at all (Config.Broker nil). It is not for instances in different
 // processes or machines: use broadcast/redis for those.
 //
 // Delivery: Publish copies the payload for each subscribed broker and appends
