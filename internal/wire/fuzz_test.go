@@ -174,4 +174,3 @@ func FuzzSplitFrame(f *testing.F) {
 		}
 	})
 }
-
