@@ -16,7 +16,7 @@ type discard struct{}
 
 func (discard) Deliver(*link.Message)         {}
 func (discard) Ack(int64, []byte, bool)       {}
-func (discard) Accept(string, string)         {}
+func (discard) Accept(link.Accepted)          {}
 func (discard) Refuse(string, []byte, uint16) {}
 func (discard) Close(uint16, string)          {}
 func (discard) Request(context.Context, string, []byte) (json.RawMessage, error) {

@@ -1,13 +1,11 @@
 package realtime
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"time"
 
+	"github.com/lolyjs/realtime/history"
 	"github.com/lolyjs/realtime/internal/link"
-	"github.com/lolyjs/realtime/internal/wire"
 )
 
 // Kinds of topic: a whole namespace, a room, or a user.
@@ -166,52 +164,34 @@ func (s *server) disinterest(name string) {
 	}
 }
 
-// A cluster message is: origin instance id, '\n', the id of a socket to
-// skip (may be empty), '\n', the event name as a JSON string (which holds no
-// raw newline), '\n', the data (JSON, possibly empty).
+// publish queues a message for the other instances (see clusterMessage).
 func (s *server) publish(ctx context.Context, name, except string, msg *link.Message) error {
 	if s.broker == nil {
 		return nil
 	}
-	buf := make([]byte, 0, len(s.id)+len(except)+len(msg.Event)+len(msg.Data)+8)
-	buf = append(buf, s.id...)
-	buf = append(buf, '\n')
-	buf = append(buf, except...)
-	buf = append(buf, '\n')
-	buf = wire.AppendString(buf, msg.Event)
-	buf = append(buf, '\n')
-	buf = append(buf, msg.Data...)
-	if err := s.publisher.Enqueue(name, buf); err != nil {
+	if err := s.publisher.Enqueue(name, s.clusterMessage(except, msg.Event, msg.Data)); err != nil {
 		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: err}
 	}
 	return nil
 }
 
-// receive is the broker's handler: it delivers another instance's message to
-// the local sockets of the topic.
+// receive is the broker's handler: it delivers another instance's message,
+// or any instance's message of a room with history, to the local sockets of
+// the topic.
 func (s *server) receive(name string, payload []byte) {
-	origin, rest, ok := bytes.Cut(payload, []byte{'\n'})
-	if !ok || string(origin) == s.id {
-		return
-	}
-	except, rest, ok := bytes.Cut(rest, []byte{'\n'})
-	if !ok {
-		return
-	}
-	quoted, data, ok := bytes.Cut(rest, []byte{'\n'})
-	var event string
-	if !ok || json.Unmarshal(quoted, &event) != nil {
-		return
-	}
-	if len(data) == 0 {
-		data = nil
-	}
-	msg := link.NewMessage(event, data)
 	s.subMu.Lock()
 	t, known := s.topics[name]
 	s.subMu.Unlock()
 	if !known {
 		return
 	}
-	t.ns.deliver(t.kind, t.name, string(except), msg)
+	if pos, prev, body, ok := history.ParseFrame(payload); ok {
+		s.receiveLogged(t, pos, prev, body)
+		return
+	}
+	origin, except, event, data, ok := parseClusterMessage(payload)
+	if !ok || origin == s.id {
+		return
+	}
+	t.ns.deliver(t.kind, t.name, except, link.NewMessage(event, data))
 }

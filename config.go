@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime/broadcast"
+	"github.com/lolyjs/realtime/history"
 	"github.com/lolyjs/realtime/store"
 )
 
@@ -93,6 +94,11 @@ type Config struct {
 	// sockets. Package cluster builds a Store and a Broker on one Redis from
 	// REDIS_URL.
 	Broker broadcast.Broker
+	// History is the log of the rooms that keep history (Route.History):
+	// default in memory, for one instance. In a cluster with such rooms it
+	// is required, shared by every instance, and publishes on the Broker's
+	// channels (package cluster builds one on the same Redis).
+	History history.Log
 	// PresenceTTL bounds how long the users of an instance that died without
 	// a goodbye stay listed by the others (default 30s). Each instance
 	// refreshes its own entry every third of it.

@@ -52,6 +52,11 @@ type namespace struct {
 	// roomUsers counts each user's local sockets per room, so presence
 	// changes only when a user's first socket joins or last one leaves.
 	roomUsers map[string]map[string]int
+
+	// logMu orders the appends and deliveries of a single instance's rooms
+	// with history; router delivers them (see recovery.go).
+	logMu  sync.Mutex
+	router router
 }
 
 func (s *server) namespace(name string, base *Mux) *namespace {
@@ -151,7 +156,11 @@ func (ns *namespace) accept(h Handler) Handler {
 	return func(c *Ctx) error {
 		sock := c.socket
 		ns.add(sock)
-		sock.accept()
+		if ns.keepsHistory() {
+			sock.startSession()
+		} else {
+			sock.acceptWith(nil, 0)
+		}
 		if h != nil {
 			return h(c)
 		}
@@ -235,7 +244,7 @@ func (ns *namespace) remove(sock *Socket) {
 	}
 	sock.member = false
 	delete(ns.sockets, sock)
-	var emptied, gone []string // topics; rooms the user left ("": the namespace)
+	var emptied, gone, left []string // topics; rooms the user left ("": the namespace); rooms emptied
 	u := sock.User()
 	sock.mu.Lock()
 	rooms := sock.rooms
@@ -247,6 +256,7 @@ func (ns *namespace) remove(sock *Socket) {
 			if len(set) == 0 {
 				delete(ns.rooms, room)
 				emptied = append(emptied, roomTopic(ns.name, room))
+				left = append(left, room)
 			}
 		}
 		if u != nil && ns.countRoomUser(room, u.ID, -1) {
@@ -266,6 +276,9 @@ func (ns *namespace) remove(sock *Socket) {
 	ns.mu.Unlock()
 	for _, t := range emptied {
 		ns.srv.disinterest(t)
+	}
+	for _, room := range left {
+		ns.router.forget(room)
 	}
 	if p := ns.srv.presence; p != nil {
 		for _, room := range gone {
@@ -313,6 +326,9 @@ func (ns *namespace) join(sock *Socket, room string) error {
 		ns.srv.presence.Add(ns.name, room, u.ID)
 	}
 	ns.srv.interest(sock.Context(), roomTopic(ns.name, room), topic{ns: ns, kind: topicRoom, name: room})
+	if sock.session != "" {
+		sock.saveSession(0)
+	}
 	return nil
 }
 
@@ -338,9 +354,13 @@ func (ns *namespace) leave(sock *Socket, room string) error {
 	ns.mu.Unlock()
 	if empty {
 		ns.srv.disinterest(roomTopic(ns.name, room))
+		ns.router.forget(room)
 	}
 	if gone && ns.srv.presence != nil {
 		ns.srv.presence.Remove(ns.name, room, u.ID)
+	}
+	if ok && sock.session != "" {
+		sock.saveSession(0)
 	}
 	return nil
 }

@@ -35,6 +35,16 @@ type Route struct {
 	// Events maps each event name to its definition. Names are
 	// case-sensitive, 1 to 128 bytes, and may not start with "__loly:" or "$".
 	Events map[string]Event
+	// History, when its Size is positive, keeps the last messages of every
+	// room of the namespace, so that a client that reconnects, on any
+	// instance, gets its rooms back and what it missed, in order, then the
+	// live messages, with no duplicates (see docs/protocol.md, "Recovery",
+	// and Ctx.Recovered); and Ctx.History pages through them. Messages to
+	// the namespace or to users are not kept.
+	History History
+	// RoomHistory, when set, chooses the history of each room instead of
+	// History (a zero Size keeps none for that room).
+	RoomHistory func(room string) History
 }
 
 // Event defines one client event: its handler and the per-event settings that

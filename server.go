@@ -15,6 +15,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lolyjs/realtime/broadcast"
+	"github.com/lolyjs/realtime/history"
+	hmemory "github.com/lolyjs/realtime/history/memory"
 	"github.com/lolyjs/realtime/internal/engineio"
 	"github.com/lolyjs/realtime/internal/native"
 	"github.com/lolyjs/realtime/internal/presence"
@@ -43,10 +45,12 @@ type server struct {
 	native *native.Server
 	eio    *engineio.Server
 
-	store    store.Store
-	ownStore bool
-	broker   broadcast.Broker
-	id       string
+	store      store.Store
+	ownStore   bool
+	broker     broadcast.Broker
+	history    history.Log
+	ownHistory bool
+	id         string
 
 	ipMu  sync.Mutex
 	perIP map[string]int
@@ -140,6 +144,15 @@ func (s *server) start(ctx context.Context) error {
 		s.store, s.ownStore = memory.New(), true
 	}
 	s.broker = cfg.Broker
+	s.history, s.ownHistory = cfg.History, false
+	if s.history == nil {
+		if s.broker != nil && s.anyHistory() {
+			s.undoStore()
+			return errors.New("realtime: config: a route keeps History but History (the log) is nil: " +
+				"the instances of a cluster must share one, such as the one cluster.Redis (package github.com/lolyjs/realtime/cluster) builds from REDIS_URL")
+		}
+		s.history, s.ownHistory = hmemory.New(nil), true
+	}
 	if s.broker != nil {
 		// The instance id first: a process refused for a duplicate id
 		// receives nothing.
@@ -186,17 +199,37 @@ func (s *server) start(ctx context.Context) error {
 	return nil
 }
 
-// undoStore closes a store the mux made for a start that failed.
+// undoStore closes the store and log the mux made for a start that failed.
 func (s *server) undoStore() {
 	if s.ownStore {
 		_ = s.store.Close()
 	}
-	s.store, s.ownStore = nil, false
+	if s.ownHistory {
+		_ = s.history.Close()
+	}
+	s.store, s.ownStore, s.history, s.ownHistory = nil, false, nil, false
+}
+
+// anyHistory reports whether a namespace keeps room history.
+func (s *server) anyHistory() bool {
+	for _, ns := range s.namespaces {
+		if ns.keepsHistory() {
+			return true
+		}
+	}
+	return false
 }
 
 // startCluster starts the broker, the namespaces' subscriptions, the
 // publisher and the presence heartbeat, once the instance id is claimed.
 func (s *server) startCluster(ctx context.Context) error {
+	if r, ok := s.broker.(broadcast.Resumer); ok {
+		r.OnResume(func() {
+			for _, ns := range s.namespaces {
+				ns.router.resume(ns)
+			}
+		})
+	}
 	if err := s.broker.Start(ctx, s.receive); err != nil {
 		return fmt.Errorf("realtime: start broker: %w", err)
 	}
@@ -279,7 +312,11 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.releaseIP(ip)
 		return
 	}
-	c.Serve(nativePeer{newSocket(ns, c, r, ip)})
+	sock := newSocket(ns, c, r, ip)
+	if q := r.URL.Query(); q.Has("session") && ns.keepsHistory() {
+		sock.recover = &recovery{session: q.Get("session"), offset: q.Get("offset")}
+	}
+	c.Serve(nativePeer{sock})
 }
 
 // admitSession admits the handshake of a new Engine.IO session: the same
@@ -462,5 +499,8 @@ func (s *server) stopBackends() {
 	}
 	if s.ownStore {
 		_ = s.store.Close()
+	}
+	if s.ownHistory {
+		_ = s.history.Close()
 	}
 }

@@ -43,6 +43,15 @@ type Socket struct {
 	refusal  []byte // the error object it wrote
 	rooms    map[string]struct{}
 	locals   map[any]any
+
+	// In a namespace with history (see recovery.go): the socket's session,
+	// its position when it started, and how a recovery went.
+	session        string
+	sessionPos     string
+	recover        *recovery
+	recovered      bool
+	recoveryReason string
+	replayCut      uint64 // guarded by mu
 }
 
 // output is one thing sent to a socket while its connect runs.
@@ -52,6 +61,7 @@ type output struct {
 	data   []byte
 	isErr  bool
 	accept bool
+	replay bool // a message a recovered client missed
 }
 
 func newSocket(ns *namespace, l link.Conn, r *http.Request, ip string) *Socket {
@@ -184,11 +194,9 @@ func (s *Socket) ack(id int64, data []byte, isErr bool) {
 	s.link.Ack(id, data, isErr)
 }
 
-func (s *Socket) accept() {
-	if s.holding.Load() && s.hold(output{accept: true}) {
-		return
-	}
-	s.link.Accept(s.id, s.ns.name)
+func (s *Socket) accepted() link.Accepted {
+	return link.Accepted{SocketID: s.id, Namespace: s.ns.name, Session: s.session, Offset: s.sessionPos,
+		Recovered: s.recovered, Reason: s.recoveryReason}
 }
 
 // hold keeps an output back while the connect runs; it reports false once
@@ -216,8 +224,9 @@ func (s *Socket) release() {
 	s.mu.Lock()
 	for _, o := range s.held {
 		switch {
+		case s.stale(o):
 		case o.accept:
-			s.link.Accept(s.id, s.ns.name)
+			s.link.Accept(s.accepted())
 		case o.msg != nil:
 			s.link.Deliver(o.msg)
 		default:
@@ -277,6 +286,9 @@ func (s *Socket) refuse(ctx *Ctx, e *Error) {
 // disconnect runs the disconnect event of a socket that was connected, then
 // frees what it held: rooms, user, presence, subscriptions, its context.
 func (s *Socket) disconnect(reason error) {
+	if s.member && s.session != "" {
+		s.saveSession(s.ns.window())
+	}
 	if s.member {
 		ctx := acquireCtx(s, KindDisconnect, EventDisconnect)
 		ctx.endpoint = &s.ns.disconnect.Event

@@ -83,6 +83,11 @@ func (t Target) Emit(event string, data any) error {
 	if err != nil {
 		return fmt.Errorf("realtime: encode data of %q: %w", event, err)
 	}
+	if t.kind == topicRoom {
+		if h := t.ns.historyOf(t.name); h.Size > 0 {
+			return t.emitLogged(h, event, payload)
+		}
+	}
 	msg := link.NewMessage(event, payload)
 	t.ns.deliver(t.kind, t.name, t.except, msg)
 	return t.ns.srv.publish(t.ctx, t.topicName(), t.except, msg)

@@ -34,6 +34,17 @@ func (h sioHandler) Connect(sock *socketio.Socket, name string, auth []byte) soc
 	}
 	sess := sock.Session()
 	s := newSocket(ns, sock, sess.Request(), h.srv.cfg.ClientIP(sess.Request()))
+	if ns.keepsHistory() {
+		// socket.io-client's connection state recovery: the pid it was
+		// given and the offset of the last event it got, in its auth.
+		var req struct {
+			PID    string `json:"pid"`
+			Offset string `json:"offset"`
+		}
+		if json.Unmarshal(auth, &req) == nil && req.PID != "" {
+			s.recover = &recovery{session: req.PID, offset: req.Offset}
+		}
+	}
 	_ = s.connect(json.RawMessage(auth))
 	return sioPeer{s}
 }

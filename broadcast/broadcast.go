@@ -80,3 +80,14 @@ type Message struct {
 type BatchPublisher interface {
 	PublishBatch(ctx context.Context, msgs []Message) error
 }
+
+// Resumer is implemented by brokers that can lose messages while they
+// reconnect to their backend (broadcast/redis does: pub/sub keeps nothing
+// for a subscriber that is away). OnResume sets a function that the broker
+// calls after each reconnection, once its subscriptions are restored, on
+// its Handler's goroutine: after the messages received before the loss and
+// before any received after. The realtime Mux uses it to catch rooms with
+// history up from their history.
+type Resumer interface {
+	OnResume(fn func())
+}

@@ -41,6 +41,8 @@ import (
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/broadcast"
 	bredis "github.com/lolyjs/realtime/broadcast/redis"
+	"github.com/lolyjs/realtime/history"
+	hredis "github.com/lolyjs/realtime/history/redis"
 	"github.com/lolyjs/realtime/store"
 	sredis "github.com/lolyjs/realtime/store/redis"
 )
@@ -69,20 +71,24 @@ type Backends struct {
 	Store store.Store
 	// Broker carries emits between instances.
 	Broker broadcast.Broker
+	// History is the log of the rooms that keep history, on Redis Streams,
+	// publishing on Broker's channels.
+	History history.Log
 
 	ownsClient bool
 }
 
-// Configure makes cfg an instance of the cluster: it sets its Store and
-// Broker to these backends.
+// Configure makes cfg an instance of the cluster: it sets its Store,
+// Broker and History to these backends.
 func (b *Backends) Configure(cfg *realtime.Config) {
 	cfg.Store = b.Store
 	cfg.Broker = b.Broker
+	cfg.History = b.History
 }
 
 // Close closes the broker, the store and, when Redis built it, the client.
 func (b *Backends) Close() error {
-	errs := []error{b.Broker.Close(), b.Store.Close()}
+	errs := []error{b.Broker.Close(), b.Store.Close(), b.History.Close()}
 	if b.ownsClient {
 		errs = append(errs, b.Client.Close())
 	}
@@ -132,7 +138,24 @@ func FromClient(ctx context.Context, client goredis.UniversalClient, opts Option
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	return &Backends{Client: client, Store: st, Broker: br}, nil
+	channels := opts.Prefix
+	if channels == "" {
+		channels = bredis.DefaultPrefix
+		if opts.Sharded {
+			channels = bredis.DefaultShardedPrefix
+		}
+	}
+	// Sharded, the log's keys carry the channels' hash tag, so that an
+	// append and its SPUBLISH happen on one shard.
+	keys := storePrefix(opts)
+	if opts.Sharded {
+		keys = channels
+	}
+	log, err := hredis.New(client, hredis.Options{Prefix: keys, ChannelPrefix: channels, Sharded: opts.Sharded})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return &Backends{Client: client, Store: st, Broker: br, History: log}, nil
 }
 
 // storePrefix keeps store keys apart from pub/sub channels; a hash tag in a

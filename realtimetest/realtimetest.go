@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,6 +76,11 @@ type Message struct {
 	Data  json.RawMessage `json:"data,omitempty"`
 	Ack   int64           `json:"ack,omitempty"`
 	Error *realtime.Error `json:"error,omitempty"`
+	// Room and Offset are set on a message of a room with history: the
+	// room it was emitted to and its position, which a client hands back
+	// to recover what followed (see Options.Session).
+	Room   string `json:"room,omitempty"`
+	Offset string `json:"offset,omitempty"`
 	// Raw is the envelope as received.
 	Raw []byte `json:"-"`
 	// Seq is the envelope's position among everything the client received,
@@ -102,6 +108,11 @@ type Options struct {
 	// SkipConnected returns from Dial without waiting for __loly:connected,
 	// for tests of refused connections.
 	SkipConnected bool
+	// Session and Offset ask to recover the socket of a session (the
+	// Client.Session of an earlier connection) from the position of the
+	// last message received (its Client.LastOffset), as a reconnecting
+	// client does.
+	Session, Offset string
 }
 
 // Client is one test WebSocket connection.
@@ -111,6 +122,12 @@ type Client struct {
 	SocketID string
 	// Namespace is the namespace from __loly:connected.
 	Namespace string
+	// Session, Recovered and RecoveryFailure are from __loly:connected in a
+	// namespace with history: the session to recover this socket with, and
+	// how the recovery this connection asked for went.
+	Session         string
+	Recovered       bool
+	RecoveryFailure string
 
 	nextID atomic.Int64
 
@@ -121,6 +138,7 @@ type Client struct {
 	acks     map[int64]Message
 	closed   bool
 	closeErr error
+	offset   string
 }
 
 // Dial connects to url (see Server.URL) and waits for __loly:connected
@@ -132,6 +150,14 @@ func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
 	}
 	c := &Client{acks: make(map[int64]Message)}
 	c.cond = sync.NewCond(&c.mu)
+	if opts.Session != "" {
+		q := neturl.Values{"session": {opts.Session}, "offset": {opts.Offset}}
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		url += sep + q.Encode()
+	}
 	conn, resp, err := gws.NewClient(c, &gws.ClientOption{Addr: url, RequestHeader: opts.Header})
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
@@ -152,9 +178,19 @@ func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
 	var info struct {
 		SocketID  string `json:"socketId"`
 		Namespace string `json:"namespace"`
+		Session   string `json:"session"`
+		Offset    string `json:"offset"`
+		Recovered bool   `json:"recovered"`
+		Reason    string `json:"reason"`
 	}
 	_ = m.Decode(&info)
 	c.SocketID, c.Namespace = info.SocketID, info.Namespace
+	c.Session, c.Recovered, c.RecoveryFailure = info.Session, info.Recovered, info.Reason
+	c.mu.Lock()
+	if c.offset == "" {
+		c.offset = info.Offset
+	}
+	c.mu.Unlock()
 	return c, nil
 }
 
@@ -332,6 +368,15 @@ func (c *Client) CloseCode() uint16 {
 	return 0
 }
 
+// LastOffset returns the offset of the last message of a room with history
+// the client received, or the position it connected at when none came:
+// what it hands back to recover (Options.Offset).
+func (c *Client) LastOffset() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offset
+}
+
 // Closed reports whether the connection has closed.
 func (c *Client) Closed() bool {
 	c.mu.Lock()
@@ -385,6 +430,9 @@ func (c *Client) OnMessage(_ *gws.Conn, msg *gws.Message) {
 		m.Raw = []byte(line)
 		c.seq++
 		m.Seq = c.seq
+		if m.Offset != "" {
+			c.offset = m.Offset
+		}
 		if m.Event == "" && m.Ack > 0 {
 			c.acks[m.Ack] = m
 		} else {

@@ -143,10 +143,22 @@ type Broker struct {
 	waiters map[string]chan struct{} // sync PING payload -> closed on its PONG
 	epoch   chan struct{}            // closed and replaced when the connection fails
 	refusal error                    // the last error reply
+	resume  func()                   // see OnResume
 	wg      sync.WaitGroup
 }
 
-var _ broadcast.Broker = (*Broker)(nil)
+var (
+	_ broadcast.Broker  = (*Broker)(nil)
+	_ broadcast.Resumer = (*Broker)(nil)
+)
+
+// OnResume sets the function called after each reconnection of the pub/sub
+// connection, once its subscriptions are restored (see broadcast.Resumer).
+func (b *Broker) OnResume(fn func()) {
+	b.mu.Lock()
+	b.resume = fn
+	b.mu.Unlock()
+}
 
 // New returns a broker that publishes through client and subscribes on a
 // pub/sub connection from it. It does not contact Redis. Close does not close
@@ -527,6 +539,7 @@ func (b *Broker) forget(ctx context.Context, topics []string) {
 func (b *Broker) receive() {
 	defer b.wg.Done()
 	backoff := minBackoff
+	lost := false // the connection failed since the last subscription confirmed
 	for {
 		// The deadline is the health check: the connection is pinged when
 		// idle, so a read that times out means a dead connection, and
@@ -556,6 +569,7 @@ func (b *Broker) receive() {
 			close(b.epoch)
 			b.epoch = make(chan struct{})
 			b.mu.Unlock()
+			lost = true
 			select {
 			case <-b.done:
 				return
@@ -566,6 +580,17 @@ func (b *Broker) receive() {
 		}
 		backoff = minBackoff
 		b.lastRecv.Store(time.Now().UnixNano())
+		if _, ok := v.(*goredis.Subscription); ok && lost {
+			// go-redis resubscribes every channel with one command, so its
+			// first confirmation means they are all subscribed again.
+			lost = false
+			b.mu.Lock()
+			resume := b.resume
+			b.mu.Unlock()
+			if resume != nil {
+				b.d.PushFunc(resume)
+			}
+		}
 		switch m := v.(type) {
 		case *goredis.Message:
 			if topic, ok := strings.CutPrefix(m.Channel, b.opts.Prefix); ok {

@@ -26,9 +26,8 @@ type Conn interface {
 	// Ack answers the client's event id with data (JSON, or nil for none),
 	// or with an error object (JSON) when isErr.
 	Ack(id int64, data []byte, isErr bool)
-	// Accept tells the client that its socket is connected to the
-	// namespace, with its id.
-	Accept(socketID, namespace string)
+	// Accept tells the client that its socket is connected.
+	Accept(a Accepted)
 	// Refuse tells the client that its connect failed: errJSON is the error
 	// object the core's error handler wrote (nil when it wrote none), and
 	// message its text. The socket then ends; the close code is for
@@ -41,6 +40,19 @@ type Conn interface {
 	// until ctx is done or the socket ends. Transports without
 	// server-to-client acks return ErrNoClientAcks.
 	Request(ctx context.Context, event string, data []byte) (json.RawMessage, error)
+}
+
+// Accepted is what a client is told when its socket is connected.
+type Accepted struct {
+	SocketID, Namespace string
+	// Session is the id a client presents to recover the socket after a
+	// reconnection, and Offset its position in the namespace's history
+	// ("" in namespaces without history).
+	Session, Offset string
+	// Recovered tells a reconnection that restored the socket's rooms and
+	// replayed what it missed; Reason says why one did not.
+	Recovered bool
+	Reason    string
 }
 
 // ErrNoClientAcks is returned by Conn.Request on a transport that cannot
@@ -86,6 +98,12 @@ type Codec struct {
 type Message struct {
 	Event string
 	Data  []byte // JSON, or nil for no data
+	// Room and Pos are set on a message emitted to a room with history:
+	// the room, and the message's position ("<epoch>-<seq>") that a client
+	// hands back to recover what followed it; Seq is the position's number.
+	Room string
+	Pos  string
+	Seq  uint64
 
 	inline [2]encoding
 	n      int

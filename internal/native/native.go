@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -146,7 +147,16 @@ func (c *Conn) Deliver(m *link.Message) {
 		if wire.HasBinary(data) {
 			data = wire.NativeBinary(data)
 		}
-		return wire.AppendEvent(make([]byte, 0, len(m.Event)+len(data)+24), m.Event, data), nil
+		b := wire.AppendEvent(make([]byte, 0, len(m.Event)+len(data)+len(m.Room)+len(m.Pos)+48), m.Event, data)
+		if m.Pos != "" {
+			b = b[:len(b)-1]
+			b = append(b, `,"room":`...)
+			b = wire.AppendString(b, m.Room)
+			b = append(b, `,"offset":`...)
+			b = wire.AppendString(b, m.Pos)
+			b = append(b, '}')
+		}
+		return b, nil
 	})
 	c.send(frame)
 }
@@ -170,15 +180,27 @@ const EventConnected = wire.ReservedPrefix + "connected"
 const EventError = wire.ReservedPrefix + "error"
 
 // Accept queues __loly:connected.
-func (c *Conn) Accept(socketID, namespace string) {
-	c.send(appendConnected(nil, socketID, namespace))
+func (c *Conn) Accept(a link.Accepted) {
+	c.send(appendConnected(nil, a))
 }
 
-func appendConnected(b []byte, socketID, namespace string) []byte {
+func appendConnected(b []byte, a link.Accepted) []byte {
 	b = append(b, `{"event":"`+EventConnected+`","data":{"socketId":`...)
-	b = wire.AppendString(b, socketID)
+	b = wire.AppendString(b, a.SocketID)
 	b = append(b, `,"namespace":`...)
-	b = wire.AppendString(b, namespace)
+	b = wire.AppendString(b, a.Namespace)
+	if a.Session != "" {
+		b = append(b, `,"session":`...)
+		b = wire.AppendString(b, a.Session)
+		b = append(b, `,"offset":`...)
+		b = wire.AppendString(b, a.Offset)
+		b = append(b, `,"recovered":`...)
+		b = strconv.AppendBool(b, a.Recovered)
+		if a.Reason != "" {
+			b = append(b, `,"reason":`...)
+			b = wire.AppendString(b, a.Reason)
+		}
+	}
 	return append(b, "}}"...)
 }
 

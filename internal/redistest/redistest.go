@@ -68,15 +68,30 @@ func Prefix(tb testing.TB) string {
 
 // Server is a private redis-server process.
 type Server struct {
-	tb   testing.TB
-	Port int
-	dir  string
-	cmd  *exec.Cmd
+	tb      testing.TB
+	Port    int
+	dir     string
+	cmd     *exec.Cmd
+	persist bool
 }
 
-// StartServer starts a private redis-server on a free loopback port. It is
-// stopped when the test ends.
+// StartServer starts a private redis-server on a free loopback port, which
+// keeps nothing on disk: a restart finds it empty. It is stopped when the
+// test ends.
 func StartServer(tb testing.TB) *Server {
+	tb.Helper()
+	return startServer(tb, false)
+}
+
+// StartPersistentServer starts a private redis-server that writes every
+// command to its append-only file before answering it (appendfsync always):
+// a restart finds everything it acknowledged.
+func StartPersistentServer(tb testing.TB) *Server {
+	tb.Helper()
+	return startServer(tb, true)
+}
+
+func startServer(tb testing.TB, persist bool) *Server {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -89,7 +104,7 @@ func StartServer(tb testing.TB) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	s := &Server{tb: tb, Port: port, dir: tb.TempDir()}
+	s := &Server{tb: tb, Port: port, dir: tb.TempDir(), persist: persist}
 	s.Start()
 	tb.Cleanup(s.Stop)
 	return s
@@ -108,9 +123,13 @@ func (s *Server) Start() {
 	if s.cmd != nil {
 		return
 	}
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--logfile", filepath.Join(s.dir, "redis.log"))
+	aof := []string{"--appendonly", "no"}
+	if s.persist {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--save", ""}, aof...)
+	args = append(args, "--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
+	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatalf("redistest: start redis-server: %v", err)
 	}

@@ -123,6 +123,16 @@ func EncodeEvent(ns string, id int64, event string, data []byte) ([]byte, [][]by
 	return b, atts
 }
 
+// EncodeEventArgs is EncodeEvent with a string argument after the data
+// (after the event name when there is no data).
+func EncodeEventArgs(ns string, id int64, event string, data []byte, last string) ([]byte, [][]byte) {
+	b, atts := EncodeEvent(ns, id, event, data)
+	b = b[:len(b)-1]
+	b = append(b, ',')
+	b = wire.AppendString(b, last)
+	return append(b, ']'), atts
+}
+
 // EncodeAck encodes an ACK with args [data], or [] without data.
 func EncodeAck(ns string, id int64, data []byte) ([]byte, [][]byte) {
 	var atts [][]byte

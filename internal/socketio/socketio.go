@@ -214,6 +214,11 @@ func (s *Socket) send(frame []byte, atts [][]byte) {
 // Deliver queues the message as an EVENT of the socket's namespace.
 func (s *Socket) Deliver(m *link.Message) {
 	s.send(m.Encoded(codec, s.ns, func() ([]byte, [][]byte) {
+		if m.Pos != "" {
+			// The offset travels as the event's last argument, where
+			// socket.io-client's connection state recovery reads it.
+			return encodeMessage(EncodeEventArgs(s.ns, -1, m.Event, m.Data, m.Pos))
+		}
 		return encodeMessage(EncodeEvent(s.ns, -1, m.Event, m.Data))
 	}))
 }
@@ -236,11 +241,18 @@ func (s *Socket) Ack(id int64, data []byte, isErr bool) {
 	s.send(encodeMessage(EncodeAck(s.ns, id-1, data)))
 }
 
-// Accept answers the CONNECT with the socket's id.
-func (s *Socket) Accept(socketID, _ string) {
+// Accept answers the CONNECT with the socket's id and, in a namespace with
+// history, its session as the private id ("pid") that socket.io-client's
+// connection state recovery hands back on reconnection: the same pid means
+// recovered.
+func (s *Socket) Accept(a link.Accepted) {
 	b := AppendHeader([]byte{'4'}, typeConnect, 0, s.ns, -1)
 	b = append(b, `{"sid":`...)
-	b = wire.AppendString(b, socketID)
+	b = wire.AppendString(b, a.SocketID)
+	if a.Session != "" {
+		b = append(b, `,"pid":`...)
+		b = wire.AppendString(b, a.Session)
+	}
 	s.c.sess.Send(append(b, '}'), false)
 }
 

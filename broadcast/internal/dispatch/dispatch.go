@@ -20,6 +20,7 @@ const maxSpare = 4096
 type msg struct {
 	topic   string
 	payload []byte
+	fn      func() // run in the message's place, when not nil
 }
 
 // Dispatcher calls a Handler on one goroutine, in push order, for the messages
@@ -63,6 +64,17 @@ func (d *Dispatcher) Push(topic string, payload []byte) {
 	}
 }
 
+// PushFunc queues a function, run on the handler's goroutine in its turn.
+func (d *Dispatcher) PushFunc(fn func()) {
+	d.mu.Lock()
+	d.queue = append(d.queue, msg{fn: fn})
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
 // Stop stops the goroutine and waits for it to exit: when Stop returns, the
 // handler is not running and will not be called again. Queued messages are
 // dropped. Stop must not be called from the handler.
@@ -92,6 +104,10 @@ func (d *Dispatcher) run() {
 			}
 			m := batch[i]
 			batch[i] = msg{} // release the payload once delivered
+			if m.fn != nil {
+				m.fn()
+				continue
+			}
 			if d.accept(m.topic) {
 				d.h(m.topic, m.payload)
 			}

@@ -1,0 +1,524 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/lolyjs/realtime/history"
+	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/wire"
+)
+
+// History is how much of a room's messages the server keeps, so that a
+// client that reconnects gets what it missed (see Route.History): its last
+// Size messages, for TTL after the last one. A zero Size keeps none.
+type History struct {
+	Size int
+	// TTL defaults to DefaultHistoryTTL.
+	TTL time.Duration
+}
+
+// DefaultHistoryTTL is History.TTL when it is zero, and how long a
+// disconnected client may come back for what it missed.
+const DefaultHistoryTTL = 2 * time.Minute
+
+// sessionTTL is how long a connected socket's session record lives, so
+// that its clients can recover after the instance that served them died
+// without a goodbye. A clean disconnect shortens it to the history's TTL.
+const sessionTTL = 24 * time.Hour
+
+func (h History) keep() history.Keep {
+	ttl := h.TTL
+	if ttl <= 0 {
+		ttl = DefaultHistoryTTL
+	}
+	return history.Keep{Size: h.Size, TTL: ttl}
+}
+
+// historyOf returns the history kept for a room of the namespace.
+func (ns *namespace) historyOf(room string) History {
+	if r := ns.route; r != nil {
+		if r.RoomHistory != nil {
+			return r.RoomHistory(room)
+		}
+		return r.History
+	}
+	return History{}
+}
+
+// keepsHistory reports whether any room of the namespace may keep history:
+// its sockets then get sessions and positions.
+func (ns *namespace) keepsHistory() bool {
+	return ns.route != nil && (ns.route.RoomHistory != nil || ns.route.History.Size > 0)
+}
+
+// window is how long a disconnected socket of the namespace may recover.
+func (ns *namespace) window() time.Duration {
+	if ns.route != nil && ns.route.History.TTL > 0 {
+		return ns.route.History.TTL
+	}
+	return DefaultHistoryTTL
+}
+
+// emitLogged emits to a room with history: the message is appended to the
+// room's stream first, and delivered in the order of its position. In a
+// cluster the log publishes it in the same step and every instance, this one
+// included, delivers it when it comes back from the broker; alone, the
+// instance delivers it itself. Nothing is delivered when the append fails.
+func (t Target) emitLogged(h History, event string, payload []byte) error {
+	ns, srv := t.ns, t.ns.srv
+	body := srv.clusterMessage(t.except, event, payload)
+	ctx, cancel := context.WithTimeout(t.ctx, 2*time.Second)
+	defer cancel()
+	if srv.broker != nil {
+		_, _, err := srv.history.Append(ctx, ns.name, t.name, body, h.keep(), roomTopic(ns.name, t.name))
+		if err != nil {
+			return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: append to history: %w", err)}
+		}
+		return nil
+	}
+	ns.logMu.Lock()
+	defer ns.logMu.Unlock()
+	pos, prev, err := srv.history.Append(ctx, ns.name, t.name, body, h.keep(), "")
+	if err != nil {
+		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: append to history: %w", err)}
+	}
+	ns.router.accept(ns, logged{room: t.name, pos: pos, prev: prev, except: t.except, msg: loggedMessage(t.name, pos, event, payload)})
+	return nil
+}
+
+// loggedMessage is a message of a room with history, with its position.
+func loggedMessage(room string, pos history.Position, event string, data []byte) *link.Message {
+	m := link.NewMessage(event, data)
+	m.Room, m.Pos, m.Seq = room, pos.String(), pos.Seq
+	return m
+}
+
+// logged is a message of a room with history on its way to local sockets.
+type logged struct {
+	room   string
+	pos    history.Position
+	prev   uint64 // the room's previous position
+	except string
+	msg    *link.Message
+}
+
+// receiveLogged delivers a frame a history log published.
+func (s *server) receiveLogged(t topic, pos history.Position, prev uint64, body []byte) {
+	_, except, event, data, ok := parseClusterMessage(body)
+	if !ok || t.kind != topicRoom {
+		return
+	}
+	t.ns.router.accept(t.ns, logged{room: t.name, pos: pos, prev: prev, except: except, msg: loggedMessage(t.name, pos, event, data)})
+}
+
+// router delivers the messages of a namespace's rooms with history to the
+// local sockets, room by room in the order of their positions, without
+// duplicates. When a message does not follow the last one delivered for its
+// room (the broker lost some while it reconnected), deliveries pause while
+// the missing ones are read from the log; then everything waiting goes out,
+// in order.
+type router struct {
+	mu     sync.Mutex
+	epoch  string
+	last   map[string]uint64 // per room, the position last delivered here
+	paused bool
+	again  bool // catch up once more when the current catch-up ends
+	queue  []logged
+}
+
+func (r *router) accept(ns *namespace, m logged) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.paused {
+		r.queue = append(r.queue, m)
+		return
+	}
+	r.deliverLocked(ns, m)
+}
+
+func (r *router) deliverLocked(ns *namespace, m logged) {
+	if m.pos.Epoch != r.epoch {
+		r.epoch = m.pos.Epoch
+		clear(r.last)
+	}
+	if r.last == nil {
+		r.last = make(map[string]uint64)
+	}
+	last, known := r.last[m.room]
+	switch {
+	case known && m.pos.Seq <= last:
+		return // delivered already
+	case known && m.prev != last:
+		r.paused = true
+		r.queue = append(r.queue, m)
+		go r.catchUp(ns)
+		return
+	}
+	r.last[m.room] = m.pos.Seq
+	ns.deliver(topicRoom, m.room, m.except, m.msg)
+}
+
+// resume catches every room up after the broker reconnected.
+func (r *router) resume(ns *namespace) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.paused {
+		r.again = true
+		return
+	}
+	if len(r.last) == 0 {
+		return
+	}
+	r.paused = true
+	go r.catchUp(ns)
+}
+
+// forget drops a room the instance no longer hosts.
+func (r *router) forget(room string) {
+	r.mu.Lock()
+	delete(r.last, room)
+	r.mu.Unlock()
+}
+
+// catchUp reads from the log what each room missed after the last position
+// delivered here, delivers it in order with what waited meanwhile, and
+// resumes. A room the log cannot catch up (its messages are gone) starts
+// again from its next message.
+func (r *router) catchUp(ns *namespace) {
+	for {
+		r.mu.Lock()
+		epoch, rooms := r.epoch, make(map[string]uint64, len(r.last))
+		for room, last := range r.last {
+			rooms[room] = last
+		}
+		r.again = false
+		r.mu.Unlock()
+		var missed []logged
+		var lost []string
+		for room, last := range rooms {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			entries, err := ns.srv.history.Read(ctx, ns.name, room, history.Position{Epoch: epoch, Seq: last}, 0)
+			cancel()
+			if err != nil {
+				ns.srv.cfg.Logger.Warn("realtime: cannot catch a room up from its history; its sockets missed messages",
+					"namespace", ns.name, "room", room, "error", err)
+				lost = append(lost, room)
+				continue
+			}
+			missed = append(missed, entriesOf(room, epoch, entries)...)
+		}
+		slices.SortFunc(missed, func(a, b logged) int { return int(a.pos.Seq) - int(b.pos.Seq) })
+		r.mu.Lock()
+		for _, room := range lost {
+			delete(r.last, room)
+		}
+		for _, m := range missed {
+			if last, known := r.last[m.room]; known && m.pos.Seq > last {
+				r.last[m.room] = m.pos.Seq
+				ns.deliver(topicRoom, m.room, m.except, m.msg)
+			}
+		}
+		if r.again {
+			r.mu.Unlock()
+			continue
+		}
+		queue := r.queue
+		r.queue, r.paused = nil, false
+		for i, m := range queue {
+			if r.paused {
+				r.queue = append(r.queue, queue[i:]...)
+				break
+			}
+			r.deliverLocked(ns, m)
+		}
+		r.mu.Unlock()
+		return
+	}
+}
+
+// entriesOf turns a room's log entries into messages.
+func entriesOf(room, epoch string, entries []history.Entry) []logged {
+	out := make([]logged, 0, len(entries))
+	for _, e := range entries {
+		_, except, event, data, ok := parseClusterMessage(e.Payload)
+		if !ok {
+			continue
+		}
+		pos := history.Position{Epoch: epoch, Seq: e.Seq}
+		out = append(out, logged{room: room, pos: pos, except: except, msg: loggedMessage(room, pos, event, data)})
+	}
+	return out
+}
+
+// session is what a socket of a namespace with history leaves in the store,
+// so that its client can recover it on any instance: who it was, where it
+// was, and its position when it connected.
+type session struct {
+	User   string   `json:"u,omitempty"`
+	Socket string   `json:"s"`
+	Rooms  []string `json:"r,omitempty"`
+	Pos    string   `json:"p"`
+}
+
+func sessionKey(ns, id string) string { return "session:" + ns + ":" + id }
+
+// saveSession records the socket's session; ttl 0 keeps sessionTTL. A
+// failure is logged: it costs the client a recovery, not its socket.
+func (s *Socket) saveSession(ttl time.Duration) {
+	if s.session == "" {
+		return
+	}
+	rec := session{Socket: s.id, Rooms: s.Rooms(), Pos: s.sessionPos}
+	if u := s.User(); u != nil {
+		rec.User = u.ID
+	}
+	b, _ := json.Marshal(rec)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if ttl == 0 {
+		ttl = sessionTTL
+	}
+	if err := s.ns.srv.store.Set(ctx, sessionKey(s.ns.name, s.session), b, ttl); err != nil {
+		s.ns.srv.cfg.Logger.Warn("realtime: cannot save a socket's session; its client will not recover it",
+			"namespace", s.ns.name, "socketId", s.id, "error", err)
+	}
+}
+
+// recovery is a reconnecting client's request: its session and its last
+// position ("" for the one it connected at).
+type recovery struct {
+	session, offset string
+}
+
+// Reasons a recovery fails, as clients are told.
+const (
+	reasonUnknownSession = "unknown or expired session"
+	reasonBadOffset      = "malformed offset"
+	reasonEpoch          = "the history was lost (new epoch)"
+	reasonFuture         = "offset from the future"
+	reasonGone           = "missed messages are no longer in the history"
+	reasonUnavailable    = "the history cannot be read"
+)
+
+// startSession gives a socket of a namespace with history its session:
+// the one it recovers, or a new one. It runs in the connect chain, after
+// the stages (so the user is bound), before the application's handler.
+func (s *Socket) startSession() {
+	ns := s.ns
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	if req := s.recover; req != nil {
+		replay, cut, reason := s.recoverSession(ctx, *req)
+		if reason == "" {
+			s.recovered, s.session, s.sessionPos = true, req.session, cut.String()
+			s.acceptWith(replay, cut.Seq)
+			s.saveSession(0)
+			return
+		}
+		s.recoveryReason = reason
+	}
+	s.session = uuid.NewString()
+	if last, err := ns.srv.history.Last(ctx, ns.name); err == nil {
+		s.sessionPos = last.String()
+	}
+	s.acceptWith(nil, 0)
+	s.saveSession(0)
+}
+
+// recoverSession restores the rooms of a session and reads what its client
+// missed, up to a cut taken once the rooms are joined (what comes later
+// arrives live). It returns the reason it failed, or "".
+func (s *Socket) recoverSession(ctx context.Context, req recovery) ([]logged, history.Position, string) {
+	ns, srv := s.ns, s.ns.srv
+	raw, err := srv.store.Get(ctx, sessionKey(ns.name, req.session))
+	var rec session
+	if err != nil || json.Unmarshal(raw, &rec) != nil || rec.User != s.userID() {
+		return nil, history.Position{}, reasonUnknownSession
+	}
+	offset := req.offset
+	if offset == "" {
+		offset = rec.Pos
+	}
+	from, err := history.ParsePosition(offset)
+	if err != nil {
+		return nil, history.Position{}, reasonBadOffset
+	}
+	last, err := srv.history.Last(ctx, ns.name)
+	switch {
+	case err != nil:
+		return nil, history.Position{}, reasonUnavailable
+	case from.Epoch != last.Epoch:
+		return nil, history.Position{}, reasonEpoch
+	case from.Seq > last.Seq:
+		return nil, history.Position{}, reasonFuture
+	}
+	if max := srv.cfg.Limits.MaxRoomsPerSocket; max > 0 && len(rec.Rooms) > max {
+		rec.Rooms = rec.Rooms[:max]
+	}
+	for _, room := range rec.Rooms {
+		_ = s.Join(room) // live messages from now on are held with the connect
+	}
+	cut, err := srv.history.Last(ctx, ns.name)
+	if err != nil || cut.Epoch != from.Epoch {
+		s.leaveAll(rec.Rooms)
+		return nil, history.Position{}, reasonUnavailable
+	}
+	var replay []logged
+	for _, room := range rec.Rooms {
+		if ns.historyOf(room).Size <= 0 {
+			continue
+		}
+		entries, err := srv.history.Read(ctx, ns.name, room, from, cut.Seq)
+		if err != nil {
+			s.leaveAll(rec.Rooms)
+			if errors.Is(err, history.ErrGone) {
+				return nil, history.Position{}, reasonGone
+			}
+			return nil, history.Position{}, reasonUnavailable
+		}
+		for _, m := range entriesOf(room, from.Epoch, entries) {
+			if m.except != rec.Socket { // what the old socket sent to the others
+				replay = append(replay, m)
+			}
+		}
+	}
+	slices.SortFunc(replay, func(a, b logged) int { return int(a.pos.Seq) - int(b.pos.Seq) })
+	return replay, cut, ""
+}
+
+func (s *Socket) userID() string {
+	if u := s.User(); u != nil {
+		return u.ID
+	}
+	return ""
+}
+
+func (s *Socket) leaveAll(rooms []string) {
+	for _, room := range rooms {
+		_ = s.Leave(room)
+	}
+}
+
+// acceptWith tells the client it is connected and, for a recovered one,
+// queues what it missed: both go first in what the connect holds, ahead of
+// anything live that reached the socket meanwhile, which the release skips
+// up to the cut (the replay has it).
+func (s *Socket) acceptWith(replay []logged, cut uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.holding.Load() {
+		s.link.Accept(s.accepted())
+		return
+	}
+	first := make([]output, 0, 1+len(replay)+len(s.held))
+	first = append(first, output{accept: true})
+	for _, m := range replay {
+		first = append(first, output{msg: m.msg, replay: true})
+	}
+	s.held = append(first, s.held...)
+	s.replayCut = cut
+}
+
+// stale reports whether a held output need not go out: a live message the
+// replay already covered, or one for a room the socket left before its
+// connect ended. Called with s.mu held.
+func (s *Socket) stale(o output) bool {
+	if o.msg == nil || o.msg.Pos == "" {
+		return false
+	}
+	if _, in := s.rooms[o.msg.Room]; !in {
+		return true
+	}
+	return !o.replay && o.msg.Seq <= s.replayCut
+}
+
+// Recovered reports, in the connect of a reconnecting client, whether its
+// socket was recovered: its rooms restored, and what it missed queued after
+// the connected notice. See Route.History.
+func (c *Ctx) Recovered() bool { return c.socket.recovered }
+
+// RecoveryFailure returns why the recovery a reconnecting client asked for
+// failed, or "" (no recovery asked, or it succeeded).
+func (c *Ctx) RecoveryFailure() string { return c.socket.recoveryReason }
+
+// HistoryMessage is one message of a room's history.
+type HistoryMessage struct {
+	Event  string          `json:"event"`
+	Data   json.RawMessage `json:"data,omitempty"`
+	Offset string          `json:"offset"`
+}
+
+// History returns the messages of a room with history after the offset
+// since ("" for every one kept), oldest first, for applications that page
+// through it themselves. The errors of history.Log.Read (ErrGone, ErrEpoch,
+// ErrFuture, ErrBadPosition) tell a position the history cannot serve.
+func (c *Ctx) History(room, since string) ([]HistoryMessage, error) {
+	ns := c.socket.ns
+	if ns.historyOf(room).Size <= 0 {
+		return nil, fmt.Errorf("realtime: room %q of %s keeps no history", room, ns.name)
+	}
+	ctx, cancel := context.WithTimeout(c.Context(), 5*time.Second)
+	defer cancel()
+	from := history.Position{}
+	if since != "" {
+		p, err := history.ParsePosition(since)
+		if err != nil {
+			return nil, err
+		}
+		from = p
+	}
+	entries, err := ns.srv.history.Read(ctx, ns.name, room, from, 0)
+	if err != nil {
+		return nil, err
+	}
+	epoch := from.Epoch
+	if epoch == "" {
+		last, err := ns.srv.history.Last(ctx, ns.name)
+		if err != nil {
+			return nil, err
+		}
+		epoch = last.Epoch
+	}
+	out := make([]HistoryMessage, 0, len(entries))
+	for _, m := range entriesOf(room, epoch, entries) {
+		out = append(out, HistoryMessage{Event: m.msg.Event, Data: m.msg.Data, Offset: m.msg.Pos})
+	}
+	return out, nil
+}
+
+// clusterMessage encodes a message for the other instances, or for a log.
+// A cluster message is: origin instance id, '\n', the id of a socket to
+// skip (may be empty), '\n', the event name as a JSON string (which holds
+// no raw newline), '\n', the data (JSON, possibly empty).
+func (s *server) clusterMessage(except, event string, data []byte) []byte {
+	buf := make([]byte, 0, len(s.id)+len(except)+len(event)+len(data)+8)
+	buf = append(buf, s.id...)
+	buf = append(buf, '\n')
+	buf = append(buf, except...)
+	buf = append(buf, '\n')
+	buf = wire.AppendString(buf, event)
+	buf = append(buf, '\n')
+	return append(buf, data...)
+}
+
+func parseClusterMessage(b []byte) (origin, except, event string, data []byte, ok bool) {
+	o, rest, ok1 := bytes.Cut(b, []byte{'\n'})
+	e, rest, ok2 := bytes.Cut(rest, []byte{'\n'})
+	quoted, d, ok3 := bytes.Cut(rest, []byte{'\n'})
+	if !ok1 || !ok2 || !ok3 || json.Unmarshal(quoted, &event) != nil {
+		return "", "", "", nil, false
+	}
+	if len(d) == 0 {
+		d = nil
+	}
+	return string(o), string(e), event, d, true
+}
