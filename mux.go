@@ -183,7 +183,20 @@ func (m *Mux) Route(r Route) {
 	}
 	route := r
 	ns.route = &route
+	// The route's endpoints get the stages of the mux it was registered
+	// through, With and Group ones included, when that mux extends the
+	// namespace's own.
 	mws := ns.base.mws
+	for p := m; p != nil; p = p.parent {
+		if p == ns.base {
+			mws = m.mws
+			ns.routeMws = mws
+			break
+		}
+		if !p.inline {
+			break
+		}
+	}
 	for name, e := range r.Events {
 		if len(checkEvent(name, e)) > 0 {
 			continue

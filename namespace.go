@@ -37,11 +37,14 @@ type endpoint struct {
 // and users. The event tables are read-only once the mux has started; the
 // membership tables are guarded by mu.
 type namespace struct {
-	name   string
-	srv    *server
-	base   *Mux
-	route  *Route
-	events map[string]*endpoint
+	name  string
+	srv   *server
+	base  *Mux
+	route *Route
+	// routeMws are the stages of the mux the route was registered through,
+	// when they extend base's: the ones of the endpoints finish defines.
+	routeMws Middlewares
+	events   map[string]*endpoint
 
 	connect, disconnect, notFound, invalid *endpoint
 
@@ -128,7 +131,7 @@ func (ns *namespace) hasHandlers() bool {
 // namespace's own middleware stack, so that every connect, disconnect,
 // unknown event and malformed message still passes through the middleware.
 func (ns *namespace) finish() {
-	mws := ns.base.mws
+	mws := ns.defaultMws()
 	if ns.connect == nil {
 		ns.define(kindConnect, "", Event{}, mws)
 	}
@@ -143,6 +146,14 @@ func (ns *namespace) finish() {
 	if ns.invalid == nil {
 		ns.define(kindInvalid, "", Event{Handler: func(c *Ctx) error { return c.decodeErr }}, mws)
 	}
+}
+
+// defaultMws returns the stages of the endpoints finish defines.
+func (ns *namespace) defaultMws() Middlewares {
+	if ns.routeMws != nil {
+		return ns.routeMws
+	}
+	return ns.base.mws
 }
 
 func quoteName(s string) string {

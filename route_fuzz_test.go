@@ -45,6 +45,9 @@ func FuzzRouteChecks(f *testing.F) {
 			events[ev2] = Event{Handler: noop}
 		}
 		mux := New(Config{Logger: slog.New(slog.DiscardHandler)})
+		// A stage for the rate limits, which Start requires (middleware
+		// imports this package, so its RateLimit cannot be used here).
+		mux.Use(Enforces(func(next Handler) Handler { return next }, SettingRateLimit))
 		mux.Route(Route{Namespace: ns, Events: events})
 
 		valid := routeNamespaceOK(ns)

@@ -171,10 +171,11 @@ func validationDetails(fields validation.Errors) map[string]any {
 // Typed adapts a handler that takes its data as a T. The value comes from the
 // Validate stage when it ran the event's schema; otherwise Typed runs the
 // event's schema itself (or JSON[T] when the event has none), so a handler
-// never sees unvalidated data even without the Validate stage.
+// never sees unvalidated data even without the Validate stage. A Typed
+// handler therefore enforces its event's Schema itself (see SettingSchema).
 func Typed[T any](fn func(c *Ctx, data T) error) Handler {
 	fallback := JSON[T]()
-	return func(c *Ctx) error {
+	return enforcesSchema(func(c *Ctx) error {
 		if v, ok := c.value.(T); ok && c.valueSet {
 			return fn(c, v)
 		}
@@ -193,5 +194,5 @@ func Typed[T any](fn func(c *Ctx, data T) error) Handler {
 		}
 		c.value, c.valueSet = t, true
 		return fn(c, t)
-	}
+	})
 }

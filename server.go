@@ -99,8 +99,10 @@ func (m *Mux) Config() Config { return m.srv.cfg.withDefaults() }
 // InstanceID returns this instance's id in the cluster, once started.
 func (m *Mux) InstanceID() string { return m.srv.id }
 
-// Start checks the configuration and every route, reporting all problems in
-// one error, then starts the backends (the broker's subscriptions). In a
+// Start checks the configuration, every route, and that each declared
+// setting (Route.Auth, a Guard, an event's RateLimit or Schema) has a stage
+// in the chain it applies to that enforces it (see Enforces), reporting all
+// problems in one error, then starts the backends (the broker's subscriptions). In a
 // cluster it first claims the instance id: it fails with ErrInstanceIDInUse
 // when a live process holds it, and waits while a crashed one's registration
 // has not expired yet (see Config.InstanceID); ctx bounds that wait.
@@ -126,7 +128,7 @@ func (m *Mux) Start(ctx context.Context) error {
 }
 
 func (s *server) start(ctx context.Context) error {
-	errs := []error{s.cfg.Validate(), s.problems.err()}
+	errs := []error{s.cfg.Validate(), s.problems.err(), s.checkSettings()}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

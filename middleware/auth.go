@@ -27,14 +27,15 @@ type AuthOpts struct {
 // a payload or query changes who it is. A hook error refuses the socket
 // with UNAUTHORIZED (or the code of an *realtime.Error it returns) and closes
 // it with 4401. A nil user with a nil error leaves the socket anonymous; see
-// AuthOpts.Required and RequireUser to refuse those.
+// AuthOpts.Required and RequireUser to refuse those. It enforces
+// realtime.SettingAuth.
 func Auth(hook realtime.AuthFunc) func(realtime.Handler) realtime.Handler {
 	return AuthWithOpts(AuthOpts{Hook: hook})
 }
 
 // AuthWithOpts is Auth with options.
 func AuthWithOpts(opts AuthOpts) func(realtime.Handler) realtime.Handler {
-	return func(next realtime.Handler) realtime.Handler {
+	return realtime.Enforces(func(next realtime.Handler) realtime.Handler {
 		return func(c *realtime.Ctx) error {
 			if c.Kind() != realtime.KindConnect {
 				return next(c)
@@ -61,7 +62,7 @@ func AuthWithOpts(opts AuthOpts) func(realtime.Handler) realtime.Handler {
 			}
 			return next(c)
 		}
-	}
+	}, realtime.SettingAuth)
 }
 
 // unauthorized keeps an *realtime.Error the hook chose and makes anything

@@ -8,7 +8,7 @@ import (
 // Route.Guard for every event of the route and for its connects (a refusal
 // then closes the socket with 4403), and the event's Event.Guard for that
 // event. A guard returning false is FORBIDDEN; an error is reported as it is.
-// Disconnects pass.
+// Disconnects pass. It enforces realtime.SettingGuard.
 func Guard(next realtime.Handler) realtime.Handler {
 	return func(c *realtime.Ctx) error {
 		if c.Kind() == realtime.KindDisconnect {
@@ -27,6 +27,8 @@ func Guard(next realtime.Handler) realtime.Handler {
 		return next(c)
 	}
 }
+
+var _ = realtime.Enforces(Guard, realtime.SettingGuard)
 
 // Allow returns a stage that lets an event through only when guard allows
 // it, for use with With and Group: r.With(middleware.Allow(isAdmin)).On(...).

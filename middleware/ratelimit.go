@@ -56,7 +56,8 @@ type ClusterLimit struct {
 // "cluster". For each client event it checks, in this order, the
 // socket's own bucket, the event's bucket on that socket (the route's
 // Event.RateLimit), and the cluster-wide limit. Limits live on the socket and
-// are freed with it. Lifecycle events pass.
+// are freed with it. Lifecycle events pass. It enforces
+// realtime.SettingRateLimit.
 //
 // When the cluster limiter's store fails (Redis down), the event is let
 // through and the failure logged: an outage of the shared counter must not
@@ -72,7 +73,7 @@ func RateLimit(opts RateLimitOpts) func(realtime.Handler) realtime.Handler {
 		opts.AbuseWindow = 10 * time.Second
 	}
 	rl := &rateLimiter{opts: opts}
-	return func(next realtime.Handler) realtime.Handler {
+	return realtime.Enforces(func(next realtime.Handler) realtime.Handler {
 		return func(c *realtime.Ctx) error {
 			if c.Kind() != realtime.KindEvent {
 				return next(c)
@@ -82,7 +83,7 @@ func RateLimit(opts RateLimitOpts) func(realtime.Handler) realtime.Handler {
 			}
 			return next(c)
 		}
-	}
+	}, realtime.SettingRateLimit)
 }
 
 type rateLimiter struct {

@@ -8,7 +8,8 @@ import (
 // the handler: a failure is BAD_PAYLOAD, with details mapping each field to
 // its message, and the handler does not run; on success the typed value is
 // on the Ctx (Ctx.Value), where realtime.Typed handlers take it without
-// decoding again. Events without a schema, and lifecycle events, pass.
+// decoding again. Events without a schema, and lifecycle events, pass. It
+// enforces realtime.SettingSchema.
 func Validate(next realtime.Handler) realtime.Handler {
 	return func(c *realtime.Ctx) error {
 		ep := c.Endpoint()
@@ -23,3 +24,5 @@ func Validate(next realtime.Handler) realtime.Handler {
 		return next(c)
 	}
 }
+
+var _ = realtime.Enforces(Validate, realtime.SettingSchema)
