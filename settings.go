@@ -3,8 +3,9 @@ package realtime
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -31,36 +32,36 @@ const (
 	SettingSchema
 )
 
+// settingNames holds each setting's field name and its standard stage.
+var settingNames = map[Setting][2]string{
+	SettingAuth:      {"Auth", "middleware.Auth"},
+	SettingGuard:     {"Guard", "middleware.Guard"},
+	SettingRateLimit: {"RateLimit", "middleware.RateLimit"},
+	SettingSchema:    {"Schema", "middleware.Validate or a realtime.Typed handler"},
+}
+
 // String returns the setting's field name: "Auth", "Guard", "RateLimit" or
 // "Schema".
 func (s Setting) String() string {
-	switch s {
-	case SettingAuth:
-		return "Auth"
-	case SettingGuard:
-		return "Guard"
-	case SettingRateLimit:
-		return "RateLimit"
-	case SettingSchema:
-		return "Schema"
+	if n, ok := settingNames[s]; ok {
+		return n[0]
 	}
 	return fmt.Sprintf("Setting(%d)", uint8(s))
 }
 
-// stages records what each stage enforces, by the address of its code: every
-// closure made by one function literal shares it.
-var stages struct {
-	sync.Mutex
-	enforce map[uintptr]Setting
-}
+// enforcing records what each stage enforces, by the address of its code:
+// every closure made by one function literal shares it.
+var (
+	enforcingMu sync.Mutex
+	enforcing   = map[uintptr]Setting{}
+)
 
 // Enforces records that stage enforces the settings and returns stage
 // unchanged. Start checks each event's chain against the settings declared
 // for it, and a stage counts only when it was recorded: the standard stages
 // of package middleware record themselves, and a stage that replaces one, or
 // wraps one, must be recorded the same way. Every closure made by the same
-// function literal counts as the same stage, so a constructor records what
-// it returns:
+// function literal counts as the same stage:
 //
 //	func Guard(next realtime.Handler) realtime.Handler { ... }
 //
@@ -72,10 +73,10 @@ var stages struct {
 //		}, realtime.SettingAuth)
 //	}
 //
-// Record the stage where it is made, not in advance from another call: the
-// compiler may copy a function literal into each caller it inlines, and a
-// copy recorded nowhere does not count. Enforces is safe for concurrent use;
-// it panics on a nil stage.
+// A constructor records what it returns, as above, rather than one value in
+// advance: the compiler may copy a function literal into each caller it
+// inlines, and a copy recorded nowhere does not count. Enforces is safe for
+// concurrent use; it panics on a nil stage.
 func Enforces(stage func(Handler) Handler, settings ...Setting) func(Handler) Handler {
 	if stage == nil {
 		panic("realtime: Enforces with a nil stage")
@@ -89,23 +90,9 @@ func Enforces(stage func(Handler) Handler, settings ...Setting) func(Handler) Ha
 }
 
 func record(code uintptr, set Setting) {
-	stages.Lock()
-	if stages.enforce == nil {
-		stages.enforce = make(map[uintptr]Setting)
-	}
-	stages.enforce[code] |= set
-	stages.Unlock()
-}
-
-// enforced returns what the stages enforce together.
-func enforced(mws Middlewares) Setting {
-	stages.Lock()
-	defer stages.Unlock()
-	var set Setting
-	for _, mw := range mws {
-		set |= stages.enforce[reflect.ValueOf(mw).Pointer()]
-	}
-	return set
+	enforcingMu.Lock()
+	enforcing[code] |= set
+	enforcingMu.Unlock()
 }
 
 // enforcesSchema records that a handler runs its event's schema itself.
@@ -114,11 +101,15 @@ func enforcesSchema(h Handler) Handler {
 	return h
 }
 
-// handlerEnforces returns what a handler enforces itself.
-func handlerEnforces(h Handler) Setting {
-	stages.Lock()
-	defer stages.Unlock()
-	return stages.enforce[reflect.ValueOf(h).Pointer()]
+// enforced returns what the stages and the handler enforce together.
+func enforced(mws Middlewares, h Handler) Setting {
+	enforcingMu.Lock()
+	defer enforcingMu.Unlock()
+	set := enforcing[reflect.ValueOf(h).Pointer()]
+	for _, mw := range mws {
+		set |= enforcing[reflect.ValueOf(mw).Pointer()]
+	}
+	return set
 }
 
 // checkSettings returns an error naming every declared setting that no
@@ -136,66 +127,45 @@ func (s *server) checkSettings() error {
 		strings.Join(out, "\n  - "))
 }
 
-// stageNames names the standard stage of each setting, for the fix.
-var stageNames = map[Setting]string{
-	SettingAuth:      "middleware.Auth",
-	SettingGuard:     "middleware.Guard",
-	SettingRateLimit: "middleware.RateLimit",
-	SettingSchema:    "middleware.Validate or a realtime.Typed handler",
-}
-
 func (ns *namespace) unenforced() []string {
-	where := "namespace " + ns.name
-	if ns.route != nil {
+	where, r := "namespace "+ns.name, ns.route
+	if r != nil {
 		where = "route " + ns.name
 	}
 	var out []string
-	missing := func(ep, field string, set, have Setting) {
-		if have&set == 0 {
+	check := func(what string, have Setting, field string, set Setting, declared bool) {
+		if declared && have&set == 0 {
 			out = append(out, fmt.Sprintf("%s %s: %s is set but no stage in its chain enforces it; add %s",
-				where, ep, field, stageNames[set]))
+				where, what, field, settingNames[set][1]))
 		}
 	}
-	r := ns.route
-	if r != nil && (r.Auth != nil || r.Guard != nil) {
-		mws := ns.defaultMws()
-		if ns.connect != nil {
-			mws = ns.connect.mws
+	routeGuard := r != nil && r.Guard != nil
+	if r != nil {
+		conn := ns.connect
+		if conn == nil {
+			conn = &endpoint{mws: ns.defaultMws()}
 		}
-		have := enforced(mws)
-		if r.Auth != nil {
-			missing("connect", "Route.Auth", SettingAuth, have)
-		}
-		if r.Guard != nil {
-			missing("connect", "Route.Guard", SettingGuard, have)
-		}
+		have := enforced(conn.mws, nil)
+		check("connect", have, "Route.Auth", SettingAuth, r.Auth != nil)
+		check("connect", have, "Route.Guard", SettingGuard, routeGuard)
 	}
 	eps := make([]*endpoint, 0, len(ns.events)+1)
-	for _, ep := range ns.events {
-		eps = append(eps, ep)
+	for _, name := range slices.Sorted(maps.Keys(ns.events)) {
+		eps = append(eps, ns.events[name])
 	}
-	sort.Slice(eps, func(i, j int) bool { return eps[i].name < eps[j].name })
 	if ns.notFound != nil {
 		eps = append(eps, ns.notFound)
 	}
 	for _, ep := range eps {
-		name := fmt.Sprintf("event %q", ep.name)
+		what := fmt.Sprintf("event %q", ep.name)
 		if ep.kind == kindNotFound {
-			name = "NotFound handler"
+			what = "NotFound handler"
 		}
-		have := enforced(ep.mws)
-		if r != nil && r.Guard != nil {
-			missing(name, "Route.Guard", SettingGuard, have)
-		}
-		if ep.Guard != nil {
-			missing(name, "Event.Guard", SettingGuard, have)
-		}
-		if ep.RateLimit != nil {
-			missing(name, "Event.RateLimit", SettingRateLimit, have)
-		}
-		if ep.Schema != nil {
-			missing(name, "Event.Schema", SettingSchema, have|handlerEnforces(ep.Handler))
-		}
+		have := enforced(ep.mws, ep.Handler)
+		check(what, have, "Route.Guard", SettingGuard, routeGuard)
+		check(what, have, "Event.Guard", SettingGuard, ep.Guard != nil)
+		check(what, have, "Event.RateLimit", SettingRateLimit, ep.RateLimit != nil)
+		check(what, have, "Event.Schema", SettingSchema, ep.Schema != nil)
 	}
 	return out
 }

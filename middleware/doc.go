@@ -26,6 +26,32 @@
 // stages read through Ctx.Endpoint and Ctx.Route. Any stage can be replaced by
 // a function of the same shape and nothing else changes.
 //
+// # Settings that cannot be skipped
+//
+// A setting a route declares is only as good as the stage that enforces it,
+// so Mux.Start refuses to serve when a declared setting has no such stage in
+// the chain it applies to, naming the route, the event and the setting:
+// Route.Auth needs Auth on the namespace's connect; Route.Guard needs Guard
+// on the connect and on every event; an event's Guard needs Guard, its
+// RateLimit needs RateLimit, and its Schema needs Validate unless the handler
+// is a realtime.Typed one, which runs the schema itself. Stages added with
+// With and Group count for the events registered through them.
+//
+// Each stage here records what it enforces with realtime.Enforces. A stage
+// that replaces one of them, or wraps one, is a stage of its own and must be
+// recorded the same way, or Start treats the setting as unenforced:
+//
+//	func AuditGuard(next realtime.Handler) realtime.Handler { ... }
+//
+//	var _ = realtime.Enforces(AuditGuard, realtime.SettingGuard)
+//
+// or, for a stage a constructor makes, around the value it returns:
+//
+//	return realtime.Enforces(func(next realtime.Handler) realtime.Handler { ... }, realtime.SettingAuth)
+//
+// Allow and RequireUser enforce conditions of their own, not the route's
+// settings, and record nothing.
+//
 // # Lifecycle events
 //
 // Connects and disconnects pass through the same chain (Ctx.Kind tells them
