@@ -55,7 +55,9 @@ type Ctx struct {
 	valueSet  bool
 	decodeErr *Error
 	reason    error
-	logBase   slog.Handler
+	// ctx is the event's context, when a stage set one (SetContext).
+	ctx     context.Context
+	logBase slog.Handler
 	// log is built once per pooled Ctx around eventLogHandler{c}.
 	log *slog.Logger
 }
@@ -126,9 +128,29 @@ func (c *Ctx) SetUser(u *User) error {
 // remote address). Treat it as read-only.
 func (c *Ctx) Request() *http.Request { return c.socket.req }
 
-// Context returns the socket's context, cancelled when the socket closes.
-// Use it for I/O done on behalf of the event.
-func (c *Ctx) Context() context.Context { return c.socket.ctx }
+// Context returns the event's context: the socket's, cancelled when the
+// socket closes, or the one an earlier stage set with SetContext. Use it for
+// I/O done on behalf of the event. Unlike the Ctx, it may be kept after the
+// handler returns.
+func (c *Ctx) Context() context.Context {
+	if c.ctx != nil {
+		return c.ctx
+	}
+	return c.socket.ctx
+}
+
+// SetContext sets the event's context for the rest of the chain, until the
+// event ends: how a stage hands the handler a value it loaded, as HTTP
+// middleware does with context.WithValue, or a deadline for its I/O. Derive
+// ctx from c.Context(), so that it still ends with the socket. A stage that
+// cancels ctx when next returns sets the previous one back first, for the
+// stages before it. It panics on a nil ctx.
+func (c *Ctx) SetContext(ctx context.Context) {
+	if ctx == nil {
+		panic("realtime: SetContext with a nil context")
+	}
+	c.ctx = ctx
+}
 
 // Data returns the event's data as raw JSON, or nil when it had none. The
 // bytes are the Ctx's: copy them to keep them.

@@ -58,7 +58,12 @@
 // RateLimit. They are configured once on the mux and read each event's own
 // settings (schema, guard, rate limit) from its route, through Ctx.Endpoint
 // and Ctx.Route, so any of them can be replaced by a function of the same
-// shape.
+// shape. A declared setting is never silently off: Start refuses to serve
+// when a route's auth hook or guard, or an event's guard, rate limit or
+// schema, has no stage in its chain that enforces it; a replacement stage
+// says what it enforces with Enforces. A stage hands the handler a value it
+// loaded (a room, an account) through the event's context, with
+// Ctx.SetContext, as HTTP middleware does with context.WithValue.
 //
 // A socket's arrival and departure pass through the same chain, as events of
 // Kind KindConnect and KindDisconnect (named EventConnect and
