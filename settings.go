@@ -75,8 +75,9 @@ var (
 //
 // A constructor records what it returns, as above, rather than one value in
 // advance: the compiler may copy a function literal into each caller it
-// inlines, and a copy recorded nowhere does not count. Enforces is safe for
-// concurrent use; it panics on a nil stage.
+// inlines, and a copy recorded nowhere does not count. A record lasts for
+// the life of the process. Enforces is safe for concurrent use; it panics
+// on a nil stage.
 func Enforces(stage func(Handler) Handler, settings ...Setting) func(Handler) Handler {
 	if stage == nil {
 		panic("realtime: Enforces with a nil stage")

@@ -232,8 +232,9 @@ func TestEnforcesRecordsAReplacement(t *testing.T) {
 }
 
 // TestUnrecordedWrapperFailsClosed: a stage that wraps a standard one is a
-// stage of its own; until it is recorded, Start treats the setting as
-// unenforced.
+// stage of its own; unless it is recorded, Start treats the setting as
+// unenforced. (A record lasts for the process, so the recorded wrapper is
+// another function literal.)
 func TestUnrecordedWrapperFailsClosed(t *testing.T) {
 	wrapped := func(next realtime.Handler) realtime.Handler {
 		h := middleware.Guard(next)
@@ -244,8 +245,12 @@ func TestUnrecordedWrapperFailsClosed(t *testing.T) {
 	mux.Handle("x", realtime.Event{Handler: noop, Guard: allow})
 	wantProblems(t, startErr(t, mux), `namespace / event "x": Event.Guard is set but no stage in its chain enforces it`)
 
+	recorded := func(next realtime.Handler) realtime.Handler {
+		h := middleware.Guard(next)
+		return func(c *realtime.Ctx) error { return h(c) }
+	}
 	mux = realtime.New(quiet(realtime.Config{}))
-	mux.Use(realtime.Enforces(wrapped, realtime.SettingGuard))
+	mux.Use(realtime.Enforces(recorded, realtime.SettingGuard))
 	mux.Handle("x", realtime.Event{Handler: noop, Guard: allow})
 	if err := startErr(t, mux); err != nil {
 		t.Fatal(err)
