@@ -48,7 +48,8 @@ type Route struct {
 }
 
 // Event defines one client event: its handler and the per-event settings that
-// the generic middleware stages read through Ctx.Endpoint.
+// the generic middleware stages read through Ctx.Endpoint. Start fails when a
+// setting has no stage in the event's chain that enforces it (see Enforces).
 type Event struct {
 	// Handler runs the event. Required.
 	Handler Handler
