@@ -183,9 +183,8 @@ func (m *Mux) Route(r Route) {
 	}
 	route := r
 	ns.route = &route
-	// The route's endpoints get the stages of the mux it was registered
-	// through, With and Group ones included, when that mux extends the
-	// namespace's own.
+	// The route gets the stages of the mux it is registered through (With
+	// and Group ones too) when that mux extends the namespace's own.
 	mws := ns.base.mws
 	for p := m; p != nil; p = p.parent {
 		if p == ns.base {

@@ -99,13 +99,12 @@ func (m *Mux) Config() Config { return m.srv.cfg.withDefaults() }
 // InstanceID returns this instance's id in the cluster, once started.
 func (m *Mux) InstanceID() string { return m.srv.id }
 
-// Start checks the configuration, every route, and that each declared
-// setting (Route.Auth, a Guard, an event's RateLimit or Schema) has a stage
-// in the chain it applies to that enforces it (see Enforces), reporting all
-// problems in one error, then starts the backends (the broker's subscriptions). In a
-// cluster it first claims the instance id: it fails with ErrInstanceIDInUse
-// when a live process holds it, and waits while a crashed one's registration
-// has not expired yet (see Config.InstanceID); ctx bounds that wait.
+// Start checks the configuration, every route and that each declared setting
+// has a stage that enforces it (see Enforces), reporting all problems in one
+// error, then starts the backends (the broker's subscriptions). In a cluster
+// it first claims the instance id: it fails with ErrInstanceIDInUse when a
+// live process holds it, and waits while a crashed one's registration has
+// not expired yet (see Config.InstanceID); ctx bounds that wait.
 //
 // It runs once; later calls return its result, except that a start cut
 // short by ctx (cancelled, or past its deadline) may be tried again.
