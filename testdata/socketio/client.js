@@ -172,6 +172,30 @@ const scenarios = {
     u1.disconnect();
   },
 
+  // Connection state recovery: join a room, report every "said" with the
+  // offset socket.io-client tracks, and every (re)connection with
+  // socket.recovered, until opts.expect messages came; the Go test cuts the
+  // network meanwhile.
+  async csr() {
+    const s = io(opts.url + (opts.ns || "/chat"), { path: opts.path || "/wss", auth: { token: opts.token },
+      reconnectionDelay: 100, reconnectionDelayMax: 200, ...opts.client });
+    let connects = 0;
+    s.on("connect", () => { connects++; out({ step: "connect", n: connects, recovered: s.recovered === true, id: s.id }); });
+    s.on("disconnect", (reason) => out({ step: "disconnect", reason }));
+    const got = [];
+    const all = new Promise((resolve) => s.on("said", (m, offset) => {
+      got.push(m.text);
+      out({ step: "said", text: m.text, offset });
+      if (got.length >= opts.expect) resolve();
+    }));
+    await connected(s);
+    await ack(s, "join", { room: opts.room });
+    out({ step: "joined" });
+    await all;
+    out({ step: "got", value: got, connects });
+    s.disconnect();
+  },
+
   // Send a list of [event, data] with acks and print the answers.
   async send() {
     const s = await connected(connect("/chat", { auth: { token: opts.token }, query: opts.query || {} }));
