@@ -110,6 +110,8 @@ type procOpts struct {
 	redisURL, prefix         string
 	presenceTTL              time.Duration
 	pingInterval, pingTimout time.Duration
+	history                  int  // messages kept per room
+	persist                  bool // the cluster's Redis keeps what it acknowledged
 }
 
 // start runs a server process and waits until it listens.
@@ -121,6 +123,9 @@ func start(t *testing.T, name string, o procOpts) *proc {
 	}
 	if o.pingInterval > 0 {
 		args = append(args, "-ping-interval", o.pingInterval.String(), "-ping-timeout", o.pingTimout.String())
+	}
+	if o.history > 0 {
+		args = append(args, "-history", fmt.Sprint(o.history))
 	}
 	cmd := exec.Command(server(t), args...)
 	// A race-built server would sleep a second before exiting.
@@ -240,7 +245,11 @@ type cluster struct {
 
 func newCluster(t *testing.T, o procOpts) *cluster {
 	t.Helper()
-	rs := redistest.StartServer(t)
+	startRedis := redistest.StartServer
+	if o.persist {
+		startRedis = redistest.StartPersistentServer
+	}
+	rs := startRedis(t)
 	o.redisURL = rs.URL()
 	o.prefix = "faults:" + t.Name() + ":"
 	c := &cluster{redis: rs, opts: o}

@@ -38,10 +38,11 @@ func main() {
 		presenceTTL  = flag.Duration("presence-ttl", 30*time.Second, "Config.PresenceTTL")
 		pingInterval = flag.Duration("ping-interval", 25*time.Second, "Config.PingInterval")
 		pingTimeout  = flag.Duration("ping-timeout", 20*time.Second, "Config.PingTimeout")
+		historySize  = flag.Int("history", 0, "Route.History.Size: messages kept per room (0: none)")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := run(*addr, *redisURL, *prefix, *id, *presenceTTL, *pingInterval, *pingTimeout, log); err != nil {
+	if err := run(*addr, *redisURL, *prefix, *id, *presenceTTL, *pingInterval, *pingTimeout, *historySize, log); err != nil {
 		log.Error("server: " + err.Error())
 		os.Exit(1)
 	}
@@ -53,7 +54,7 @@ type say struct {
 	Text string `json:"text"`
 }
 
-func run(addr, redisURL, prefix, id string, ttl, pingInterval, pingTimeout time.Duration, log *slog.Logger) error {
+func run(addr, redisURL, prefix, id string, ttl, pingInterval, pingTimeout time.Duration, historySize int, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	backends, err := cluster.Redis(ctx, redisURL, cluster.Options{Prefix: prefix})
@@ -77,7 +78,7 @@ func run(addr, redisURL, prefix, id string, ttl, pingInterval, pingTimeout time.
 		}),
 		middleware.Validate, middleware.RateLimit(middleware.RateLimitOpts{}))
 	inst := mux.InstanceID
-	mux.Route(realtime.Route{Events: map[string]realtime.Event{
+	mux.Route(realtime.Route{History: realtime.History{Size: historySize}, Events: map[string]realtime.Event{
 		"join": {Schema: realtime.JSON[say](), Handler: realtime.Typed(func(c *realtime.Ctx, s say) error {
 			return c.Join(s.Room)
 		})},
