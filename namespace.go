@@ -4,6 +4,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/lolyjs/realtime/internal/catchup"
 	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/internal/presence"
 	"github.com/lolyjs/realtime/internal/wire"
@@ -59,7 +60,7 @@ type namespace struct {
 	// logMu orders the appends and deliveries of a single instance's rooms
 	// with history; router delivers them (see recovery.go).
 	logMu  sync.Mutex
-	router router
+	router catchup.Router
 }
 
 func (s *server) namespace(name string, base *Mux) *namespace {
@@ -74,6 +75,7 @@ func (s *server) namespace(name string, base *Mux) *namespace {
 
 		roomUsers: make(map[string]map[string]int),
 	}
+	ns.initRouter()
 	s.namespaces[name] = ns
 	s.order = append(s.order, name)
 	return ns
@@ -289,7 +291,7 @@ func (ns *namespace) remove(sock *Socket) {
 		ns.srv.disinterest(t)
 	}
 	for _, room := range left {
-		ns.router.forget(room)
+		ns.router.Forget(room)
 	}
 	if p := ns.srv.presence; p != nil {
 		for _, room := range gone {
@@ -365,7 +367,7 @@ func (ns *namespace) leave(sock *Socket, room string) error {
 	ns.mu.Unlock()
 	if empty {
 		ns.srv.disinterest(roomTopic(ns.name, room))
-		ns.router.forget(room)
+		ns.router.Forget(room)
 	}
 	if gone && ns.srv.presence != nil {
 		ns.srv.presence.Remove(ns.name, room, u.ID)

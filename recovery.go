@@ -2,17 +2,18 @@ package realtime
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/lolyjs/realtime/history"
+	"github.com/lolyjs/realtime/internal/catchup"
 	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/internal/wire"
 )
@@ -91,7 +92,7 @@ func (t Target) emitLogged(h History, event string, payload []byte) error {
 	if err != nil {
 		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: append to history: %w", err)}
 	}
-	ns.router.accept(ns, logged{room: t.name, pos: pos, prev: prev, except: t.except, msg: loggedMessage(t.name, pos, event, payload)})
+	ns.router.Accept(catchup.Item{Room: t.name, Pos: pos, Prev: prev, Except: t.except, Msg: loggedMessage(t.name, pos, event, payload)})
 	return nil
 }
 
@@ -102,159 +103,38 @@ func loggedMessage(room string, pos history.Position, event string, data []byte)
 	return m
 }
 
-// logged is a message of a room with history on its way to local sockets.
-type logged struct {
-	room   string
-	pos    history.Position
-	prev   uint64 // the room's previous position
-	except string
-	msg    *link.Message
-}
-
 // receiveLogged delivers a frame a history log published.
 func (s *server) receiveLogged(t topic, pos history.Position, prev uint64, body []byte) {
 	_, except, event, data, ok := parseClusterMessage(body)
 	if !ok || t.kind != topicRoom {
 		return
 	}
-	t.ns.router.accept(t.ns, logged{room: t.name, pos: pos, prev: prev, except: except, msg: loggedMessage(t.name, pos, event, data)})
+	t.ns.router.Accept(catchup.Item{Room: t.name, Pos: pos, Prev: prev, Except: except, Msg: loggedMessage(t.name, pos, event, data)})
 }
 
-// router delivers the messages of a namespace's rooms with history to the
-// local sockets, room by room in the order of their positions, without
-// duplicates. When a message does not follow the last one delivered for its
-// room (the broker lost some while it reconnected), deliveries pause while
-// the missing ones are read from the log; then everything waiting goes out,
-// in order.
-type router struct {
-	mu     sync.Mutex
-	epoch  string
-	last   map[string]uint64 // per room, the position last delivered here
-	paused bool
-	again  bool // catch up once more when the current catch-up ends
-	queue  []logged
-}
-
-func (r *router) accept(ns *namespace, m logged) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.paused {
-		r.queue = append(r.queue, m)
-		return
+// initRouter sets the functions of the namespace's router.
+func (ns *namespace) initRouter() {
+	ns.router.Deliver = func(it catchup.Item) { ns.deliver(topicRoom, it.Room, it.Except, it.Msg) }
+	ns.router.Read = func(ctx context.Context, room string, after history.Position) ([]catchup.Item, error) {
+		entries, err := ns.srv.history.Read(ctx, ns.name, room, after, 0)
+		return entriesOf(room, after.Epoch, entries), err
 	}
-	r.deliverLocked(ns, m)
-}
-
-func (r *router) deliverLocked(ns *namespace, m logged) {
-	if m.pos.Epoch != r.epoch {
-		r.epoch = m.pos.Epoch
-		clear(r.last)
-	}
-	if r.last == nil {
-		r.last = make(map[string]uint64)
-	}
-	last, known := r.last[m.room]
-	switch {
-	case known && m.pos.Seq <= last:
-		return // delivered already
-	case known && m.prev != last:
-		r.paused = true
-		r.queue = append(r.queue, m)
-		go r.catchUp(ns)
-		return
-	}
-	r.last[m.room] = m.pos.Seq
-	ns.deliver(topicRoom, m.room, m.except, m.msg)
-}
-
-// resume catches every room up after the broker reconnected.
-func (r *router) resume(ns *namespace) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.paused {
-		r.again = true
-		return
-	}
-	if len(r.last) == 0 {
-		return
-	}
-	r.paused = true
-	go r.catchUp(ns)
-}
-
-// forget drops a room the instance no longer hosts.
-func (r *router) forget(room string) {
-	r.mu.Lock()
-	delete(r.last, room)
-	r.mu.Unlock()
-}
-
-// catchUp reads from the log what each room missed after the last position
-// delivered here, delivers it in order with what waited meanwhile, and
-// resumes. A room the log cannot catch up (its messages are gone) starts
-// again from its next message.
-func (r *router) catchUp(ns *namespace) {
-	for {
-		r.mu.Lock()
-		epoch, rooms := r.epoch, make(map[string]uint64, len(r.last))
-		for room, last := range r.last {
-			rooms[room] = last
-		}
-		r.again = false
-		r.mu.Unlock()
-		var missed []logged
-		var lost []string
-		for room, last := range rooms {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			entries, err := ns.srv.history.Read(ctx, ns.name, room, history.Position{Epoch: epoch, Seq: last}, 0)
-			cancel()
-			if err != nil {
-				ns.srv.cfg.Logger.Warn("realtime: cannot catch a room up from its history; its sockets missed messages",
-					"namespace", ns.name, "room", room, "error", err)
-				lost = append(lost, room)
-				continue
-			}
-			missed = append(missed, entriesOf(room, epoch, entries)...)
-		}
-		slices.SortFunc(missed, func(a, b logged) int { return int(a.pos.Seq) - int(b.pos.Seq) })
-		r.mu.Lock()
-		for _, room := range lost {
-			delete(r.last, room)
-		}
-		for _, m := range missed {
-			if last, known := r.last[m.room]; known && m.pos.Seq > last {
-				r.last[m.room] = m.pos.Seq
-				ns.deliver(topicRoom, m.room, m.except, m.msg)
-			}
-		}
-		if r.again {
-			r.mu.Unlock()
-			continue
-		}
-		queue := r.queue
-		r.queue, r.paused = nil, false
-		for i, m := range queue {
-			if r.paused {
-				r.queue = append(r.queue, queue[i:]...)
-				break
-			}
-			r.deliverLocked(ns, m)
-		}
-		r.mu.Unlock()
-		return
+	ns.router.Lost = func(room string, err error) {
+		ns.srv.cfg.Logger.Warn("realtime: cannot catch a room up from its history; its sockets missed messages",
+			"namespace", ns.name, "room", room, "error", err)
 	}
 }
 
 // entriesOf turns a room's log entries into messages.
-func entriesOf(room, epoch string, entries []history.Entry) []logged {
-	out := make([]logged, 0, len(entries))
+func entriesOf(room, epoch string, entries []history.Entry) []catchup.Item {
+	out := make([]catchup.Item, 0, len(entries))
 	for _, e := range entries {
 		_, except, event, data, ok := parseClusterMessage(e.Payload)
 		if !ok {
 			continue
 		}
 		pos := history.Position{Epoch: epoch, Seq: e.Seq}
-		out = append(out, logged{room: room, pos: pos, except: except, msg: loggedMessage(room, pos, event, data)})
+		out = append(out, catchup.Item{Room: room, Pos: pos, Except: except, Msg: loggedMessage(room, pos, event, data)})
 	}
 	return out
 }
@@ -337,7 +217,7 @@ func (s *Socket) startSession() {
 // recoverSession restores the rooms of a session and reads what its client
 // missed, up to a cut taken once the rooms are joined (what comes later
 // arrives live). It returns the reason it failed, or "".
-func (s *Socket) recoverSession(ctx context.Context, req recovery) ([]logged, history.Position, string) {
+func (s *Socket) recoverSession(ctx context.Context, req recovery) ([]catchup.Item, history.Position, string) {
 	ns, srv := s.ns, s.ns.srv
 	raw, err := srv.store.Get(ctx, sessionKey(ns.name, req.session))
 	var rec session
@@ -372,7 +252,7 @@ func (s *Socket) recoverSession(ctx context.Context, req recovery) ([]logged, hi
 		s.leaveAll(rec.Rooms)
 		return nil, history.Position{}, reasonUnavailable
 	}
-	var replay []logged
+	var replay []catchup.Item
 	for _, room := range rec.Rooms {
 		if ns.historyOf(room).Size <= 0 {
 			continue
@@ -386,12 +266,12 @@ func (s *Socket) recoverSession(ctx context.Context, req recovery) ([]logged, hi
 			return nil, history.Position{}, reasonUnavailable
 		}
 		for _, m := range entriesOf(room, from.Epoch, entries) {
-			if m.except != rec.Socket { // what the old socket sent to the others
+			if m.Except != rec.Socket { // what the old socket sent to the others
 				replay = append(replay, m)
 			}
 		}
 	}
-	slices.SortFunc(replay, func(a, b logged) int { return int(a.pos.Seq) - int(b.pos.Seq) })
+	slices.SortFunc(replay, func(a, b catchup.Item) int { return cmp.Compare(a.Pos.Seq, b.Pos.Seq) })
 	return replay, cut, ""
 }
 
@@ -412,7 +292,7 @@ func (s *Socket) leaveAll(rooms []string) {
 // queues what it missed: both go first in what the connect holds, ahead of
 // anything live that reached the socket meanwhile, which the release skips
 // up to the cut (the replay has it).
-func (s *Socket) acceptWith(replay []logged, cut uint64) {
+func (s *Socket) acceptWith(replay []catchup.Item, cut uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.holding.Load() {
@@ -422,7 +302,7 @@ func (s *Socket) acceptWith(replay []logged, cut uint64) {
 	first := make([]output, 0, 1+len(replay)+len(s.held))
 	first = append(first, output{accept: true})
 	for _, m := range replay {
-		first = append(first, output{msg: m.msg, replay: true})
+		first = append(first, output{msg: m.Msg, replay: true})
 	}
 	s.held = append(first, s.held...)
 	s.replayCut = cut
@@ -490,7 +370,7 @@ func (c *Ctx) History(room, since string) ([]HistoryMessage, error) {
 	}
 	out := make([]HistoryMessage, 0, len(entries))
 	for _, m := range entriesOf(room, epoch, entries) {
-		out = append(out, HistoryMessage{Event: m.msg.Event, Data: m.msg.Data, Offset: m.msg.Pos})
+		out = append(out, HistoryMessage{Event: m.Msg.Event, Data: m.Msg.Data, Offset: m.Msg.Pos})
 	}
 	return out, nil
 }

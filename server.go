@@ -227,7 +227,7 @@ func (s *server) startCluster(ctx context.Context) error {
 	if r, ok := s.broker.(broadcast.Resumer); ok {
 		r.OnResume(func() {
 			for _, ns := range s.namespaces {
-				ns.router.resume(ns)
+				ns.router.Resume()
 			}
 		})
 	}
