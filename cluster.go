@@ -6,6 +6,7 @@ import (
 
 	"github.com/lolyjs/realtime/history"
 	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/relay"
 )
 
 // Kinds of topic: a whole namespace, a room, or a user.
@@ -164,20 +165,37 @@ func (s *server) disinterest(name string) {
 	}
 }
 
-// publish queues a message for the other instances (see clusterMessage).
+// publish queues an emit for the other instances (see internal/relay for
+// the message format).
 func (s *server) publish(ctx context.Context, name, except string, msg *link.Message) error {
 	if s.broker == nil {
 		return nil
 	}
-	if err := s.publisher.Enqueue(name, s.clusterMessage(except, msg.Event, msg.Data)); err != nil {
+	return s.enqueue(name, relay.AppendEmit(nil, s.id, except, msg.Event, msg.Data))
+}
+
+// publishControl queues a control operation for the other instances.
+func (s *server) publishControl(name, except string, c *relay.Control) error {
+	if s.broker == nil {
+		return nil
+	}
+	buf, err := relay.AppendControl(nil, s.id, except, c)
+	if err != nil {
+		return err
+	}
+	return s.enqueue(name, buf)
+}
+
+func (s *server) enqueue(name string, buf []byte) error {
+	if err := s.publisher.Enqueue(name, buf); err != nil {
 		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: err}
 	}
 	return nil
 }
 
-// receive is the broker's handler: it delivers another instance's message,
-// or any instance's message of a room with history, to the local sockets of
-// the topic.
+// receive is the broker's handler: it delivers another instance's emit, or
+// any instance's message of a room with history, to the local sockets of
+// the topic, or applies another instance's control operation to them.
 func (s *server) receive(name string, payload []byte) {
 	s.subMu.Lock()
 	t, known := s.topics[name]
@@ -189,9 +207,12 @@ func (s *server) receive(name string, payload []byte) {
 		s.receiveLogged(t, pos, prev, body)
 		return
 	}
-	origin, except, event, data, ok := parseClusterMessage(payload)
-	if !ok || origin == s.id {
-		return
+	m, ok := relay.Parse(payload, s.id)
+	switch {
+	case !ok:
+	case m.Control != nil:
+		t.ns.control(t.kind, t.name, m.Except, m.Control)
+	default:
+		t.ns.deliver(t.kind, t.name, m.Except, link.NewMessage(m.Event, m.Data))
 	}
-	t.ns.deliver(t.kind, t.name, except, link.NewMessage(event, data))
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/lolyjs/realtime/broadcast"
 	"github.com/lolyjs/realtime/history"
@@ -225,6 +226,9 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.EventsPerSecond < 0 && c.Limits.Burst > 0 {
 		bad("Limits.Burst is set but Limits.EventsPerSecond is negative (off); set both or neither")
+	}
+	if strings.IndexFunc(c.InstanceID, unicode.IsControl) >= 0 {
+		bad("InstanceID %q holds a control character; it starts every cluster message, which are framed by lines, so use a plain name", c.InstanceID)
 	}
 	for _, o := range c.AllowedOrigins {
 		if o == "" {

@@ -23,6 +23,10 @@ func TestConfigValidate(t *testing.T) {
 		{name: "negative durations and sizes", cfg: realtime.Config{
 			PingInterval: -time.Second, PingTimeout: -1, MaxPayloadBytes: -5, SendQueueBytes: -1, WriteTimeout: -1,
 		}, want: []string{"PingInterval is -1s", "PingTimeout", "MaxPayloadBytes is -5", "SendQueueBytes is -1", "WriteTimeout"}},
+		{name: "instance id with a newline", cfg: realtime.Config{InstanceID: "a\n!disconnect"},
+			want: []string{"InstanceID \"a\\n!disconnect\" holds a control character"}},
+		{name: "instance id with a NUL", cfg: realtime.Config{InstanceID: "\x00H"},
+			want: []string{"InstanceID \"\\x00H\" holds a control character"}},
 		{name: "empty origin", cfg: realtime.Config{AllowedOrigins: []string{"https://a.example", ""}},
 			want: []string{"AllowedOrigins has an empty entry"}},
 		{name: "all at once", cfg: realtime.Config{

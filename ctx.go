@@ -252,6 +252,10 @@ func (c *Ctx) ToRoom(room string) Target { return c.target().ToRoom(room) }
 // instance.
 func (c *Ctx) ToUser(userID string) Target { return c.target().ToUser(userID) }
 
+// ToSocket returns the socket with the given id in this namespace, on
+// whichever instance holds it (see Target.ToSocket).
+func (c *Ctx) ToSocket(id string) Target { return c.target().ToSocket(id) }
+
 // In returns the whole namespace as a Target.
 func (c *Ctx) In() Target { return c.target() }
 

@@ -111,6 +111,14 @@
 // such as a background job. Ctx.Store is the shared state: values with a
 // ttl, atomic counters, capped lists (a chat history) and sets.
 //
+// A Target also controls its sockets, on every instance: Disconnect closes
+// them with a close code and reason of the application's choosing, and Join
+// and Leave put them in and out of rooms. Target.ToSocket (or Ctx.ToSocket)
+// names one socket by its id, wherever it is. To sign a user out of every
+// other session:
+//
+//	c.ToUser(c.UserID()).Except(c.SocketID()).Disconnect(4001, "signed in elsewhere")
+//
 // # Concurrency
 //
 // The events of one socket run one at a time, in the order they arrived, on
@@ -140,11 +148,13 @@
 // from REDIS_URL and sets them on the Config). An emit is encoded once,
 // delivered to local sockets at once, and published once for the other
 // instances, which ignore their own messages; an instance subscribes to a
-// room or a user only while it hosts one of its sockets. Presence (who is in
-// a namespace or room) is kept in the shared store, and the entries of an
-// instance that dies without a goodbye expire within Config.PresenceTTL. If
-// Redis goes away, local delivery goes on, publishing fails with an error
-// the caller sees, and subscriptions come back with Redis.
+// room or a user only while it hosts one of its sockets. A Target's
+// Disconnect, Join and Leave travel the same way, as control messages that
+// no emit can pass for (internal/relay). Presence (who is in a namespace or
+// room) is kept in the shared store, and the entries of an instance that
+// dies without a goodbye expire within Config.PresenceTTL. If Redis goes
+// away, local delivery goes on, publishing fails with an error the caller
+// sees, and subscriptions come back with Redis.
 //
 // # Inside
 //
@@ -164,6 +174,7 @@
 // each local socket of the target, each transport encoding it at most once
 // for its wire and queueing it in its byte-bounded send queue
 // (internal/sendq); the same message goes to the other instances through
-// the background publisher (cluster.go, internal/publish), and an instance
-// that receives it delivers it to its own sockets the same way.
+// the background publisher (cluster.go, internal/relay, internal/publish),
+// and an instance that receives it delivers it to its own sockets the same
+// way.
 package realtime

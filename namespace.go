@@ -50,7 +50,7 @@ type namespace struct {
 	connect, disconnect, notFound, invalid *endpoint
 
 	mu      sync.RWMutex
-	sockets map[*Socket]struct{}
+	sockets map[string]*Socket // by id
 	rooms   map[string]map[*Socket]struct{}
 	users   map[string]map[*Socket]struct{}
 	// roomUsers counts each user's local sockets per room, so presence
@@ -69,7 +69,7 @@ func (s *server) namespace(name string, base *Mux) *namespace {
 		srv:     s,
 		base:    base,
 		events:  make(map[string]*endpoint),
-		sockets: make(map[*Socket]struct{}),
+		sockets: make(map[string]*Socket),
 		rooms:   make(map[string]map[*Socket]struct{}),
 		users:   make(map[string]map[*Socket]struct{}),
 
@@ -185,7 +185,7 @@ func (ns *namespace) add(sock *Socket) {
 	u := sock.User()
 	first := false
 	ns.mu.Lock()
-	ns.sockets[sock] = struct{}{}
+	ns.sockets[sock.id] = sock
 	if u != nil {
 		set := ns.users[u.ID]
 		if set == nil {
@@ -256,7 +256,7 @@ func (ns *namespace) remove(sock *Socket) {
 		return
 	}
 	sock.member = false
-	delete(ns.sockets, sock)
+	delete(ns.sockets, sock.id)
 	var emptied, gone, left []string // topics; rooms the user left ("": the namespace); rooms emptied
 	u := sock.User()
 	sock.mu.Lock()
@@ -300,15 +300,19 @@ func (ns *namespace) remove(sock *Socket) {
 	}
 }
 
-// join adds a socket to a room.
+// join adds a socket to a room. A socket that is closing joins nothing.
 func (ns *namespace) join(sock *Socket, room string) error {
-	if room == "" || len(room) > 256 {
-		return &Error{Code: CodeBadPayload, Message: "room name must be 1 to 256 bytes"}
+	if err := checkRoom(room); err != nil {
+		return err
 	}
 	ns.mu.Lock()
 	if !sock.member {
 		ns.mu.Unlock()
 		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: link.ErrClosed}
+	}
+	if sock.closing.Load() {
+		ns.mu.Unlock()
+		return nil
 	}
 	sock.mu.Lock()
 	if _, ok := sock.rooms[room]; ok {
@@ -338,7 +342,20 @@ func (ns *namespace) join(sock *Socket, room string) error {
 	if appeared && ns.srv.presence != nil {
 		ns.srv.presence.Add(ns.name, room, u.ID)
 	}
-	ns.srv.interest(sock.Context(), roomTopic(ns.name, room), topic{ns: ns, kind: topicRoom, name: room})
+	name := roomTopic(ns.name, room)
+	ns.srv.interest(sock.Context(), name, topic{ns: ns, kind: topicRoom, name: room})
+	// The socket may have left meanwhile (closed from another goroutine),
+	// before the subscription or the presence entry was made: undo them.
+	ns.mu.RLock()
+	empty, gone := len(ns.rooms[room]) == 0, appeared && ns.roomUsers[room][u.ID] == 0
+	ns.mu.RUnlock()
+	if empty {
+		ns.srv.disinterest(name)
+		ns.router.Forget(room)
+	}
+	if gone && ns.srv.presence != nil {
+		ns.srv.presence.Remove(ns.name, room, u.ID)
+	}
 	if sock.session != "" {
 		sock.saveSession(0)
 	}
@@ -382,20 +399,7 @@ func (ns *namespace) leave(sock *Socket, room string) error {
 // socket with id except. The links it calls never block nor take ns.mu.
 func (ns *namespace) deliver(kind byte, name, except string, msg *link.Message) {
 	ns.mu.RLock()
-	var set map[*Socket]struct{}
-	switch kind {
-	case topicNamespace:
-		set = ns.sockets
-	case topicRoom:
-		set = ns.rooms[name]
-	case topicUser:
-		set = ns.users[name]
-	}
-	for sock := range set {
-		if sock.id != except {
-			sock.deliver(msg)
-		}
-	}
+	ns.each(kind, name, except, func(sock *Socket) { sock.deliver(msg) })
 	ns.mu.RUnlock()
 }
 

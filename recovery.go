@@ -1,7 +1,6 @@
 package realtime
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -15,7 +14,7 @@ import (
 	"github.com/lolyjs/realtime/history"
 	"github.com/lolyjs/realtime/internal/catchup"
 	"github.com/lolyjs/realtime/internal/link"
-	"github.com/lolyjs/realtime/internal/wire"
+	"github.com/lolyjs/realtime/internal/relay"
 )
 
 // History is how much of a room's messages the server keeps, so that a
@@ -76,7 +75,7 @@ func (ns *namespace) window() time.Duration {
 // instance delivers it itself. Nothing is delivered when the append fails.
 func (t Target) emitLogged(h History, event string, payload []byte) error {
 	ns, srv := t.ns, t.ns.srv
-	body := srv.clusterMessage(t.except, event, payload)
+	body := relay.AppendEmit(nil, srv.id, t.except, event, payload)
 	ctx, cancel := context.WithTimeout(t.ctx, 2*time.Second)
 	defer cancel()
 	if srv.broker != nil {
@@ -105,7 +104,7 @@ func loggedMessage(room string, pos history.Position, event string, data []byte)
 
 // receiveLogged delivers a frame a history log published.
 func (s *server) receiveLogged(t topic, pos history.Position, prev uint64, body []byte) {
-	_, except, event, data, ok := parseClusterMessage(body)
+	except, event, data, ok := parseLogged(body)
 	if !ok || t.kind != topicRoom {
 		return
 	}
@@ -129,7 +128,7 @@ func (ns *namespace) initRouter() {
 func entriesOf(room, epoch string, entries []history.Entry) []catchup.Item {
 	out := make([]catchup.Item, 0, len(entries))
 	for _, e := range entries {
-		_, except, event, data, ok := parseClusterMessage(e.Payload)
+		except, event, data, ok := parseLogged(e.Payload)
 		if !ok {
 			continue
 		}
@@ -170,6 +169,15 @@ func (s *Socket) saveSession(ttl time.Duration) {
 	if err := s.ns.srv.store.Set(ctx, sessionKey(s.ns.name, s.session), b, ttl); err != nil {
 		s.ns.srv.cfg.Logger.Warn("realtime: cannot save a socket's session; its client will not recover it",
 			"namespace", s.ns.name, "socketId", s.id, "error", err)
+	}
+}
+
+// dropSession deletes the socket's session record.
+func (s *Socket) dropSession() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.ns.srv.store.Delete(ctx, sessionKey(s.ns.name, s.session)); err != nil {
+		s.ns.srv.cfg.Logger.Warn("realtime: cannot drop a closed socket's session", "namespace", s.ns.name, "socketId", s.id, "error", err)
 	}
 }
 
@@ -375,30 +383,12 @@ func (c *Ctx) History(room, since string) ([]HistoryMessage, error) {
 	return out, nil
 }
 
-// clusterMessage encodes a message for the other instances, or for a log.
-// A cluster message is: origin instance id, '\n', the id of a socket to
-// skip (may be empty), '\n', the event name as a JSON string (which holds
-// no raw newline), '\n', the data (JSON, possibly empty).
-func (s *server) clusterMessage(except, event string, data []byte) []byte {
-	buf := make([]byte, 0, len(s.id)+len(except)+len(event)+len(data)+8)
-	buf = append(buf, s.id...)
-	buf = append(buf, '\n')
-	buf = append(buf, except...)
-	buf = append(buf, '\n')
-	buf = wire.AppendString(buf, event)
-	buf = append(buf, '\n')
-	return append(buf, data...)
-}
-
-func parseClusterMessage(b []byte) (origin, except, event string, data []byte, ok bool) {
-	o, rest, ok1 := bytes.Cut(b, []byte{'\n'})
-	e, rest, ok2 := bytes.Cut(rest, []byte{'\n'})
-	quoted, d, ok3 := bytes.Cut(rest, []byte{'\n'})
-	if !ok1 || !ok2 || !ok3 || json.Unmarshal(quoted, &event) != nil {
-		return "", "", "", nil, false
+// parseLogged reads an emit a log kept: a cluster message (see
+// internal/relay), whichever instance wrote it.
+func parseLogged(b []byte) (except, event string, data []byte, ok bool) {
+	m, ok := relay.Parse(b, "")
+	if !ok || m.Control != nil {
+		return "", "", nil, false
 	}
-	if len(d) == 0 {
-		d = nil
-	}
-	return string(o), string(e), event, d, true
+	return m.Except, m.Event, m.Data, true
 }

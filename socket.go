@@ -36,11 +36,14 @@ type Socket struct {
 	// meanwhile waits in held, so that a socket refused at connect never
 	// sees its connected notice, and one accepted sees it first.
 	holding atomic.Bool
+	// closing is set by the first Close: the socket joins no more rooms.
+	closing atomic.Bool
 
 	mu       sync.Mutex
 	held     []output
-	refusing bool   // the error handler is writing a refusal
-	refusal  []byte // the error object it wrote
+	closeAt  *link.Closed // a Close made while the connect ran
+	refusing bool         // the error handler is writing a refusal
+	refusal  []byte       // the error object it wrote
 	rooms    map[string]struct{}
 	locals   map[any]any
 
@@ -136,7 +139,8 @@ func (s *Socket) InRoom(room string) bool {
 // emits to the room from any instance reach the socket. If the broker cannot
 // be reached (Redis down), the socket still joins and local emits reach it;
 // the cross-instance subscription is retried in the background and emits
-// from other instances reach it as soon as the broker is back.
+// from other instances reach it as soon as the broker is back. A socket that
+// is closing (see Close) joins nothing, and Join returns nil.
 func (s *Socket) Join(room string) error { return s.ns.join(s, room) }
 
 // Leave removes the socket from a room.
@@ -154,9 +158,28 @@ func (s *Socket) Emit(event string, data any) error {
 
 // Close closes the socket with a WebSocket close code, after what is already
 // queued for it has been written. A Socket.IO socket is disconnected from its
-// namespace; its connection stays open for its other namespaces.
+// namespace; its connection stays open for its other namespaces. Only the
+// first Close counts; from then on the socket joins no room (Join returns
+// nil and does nothing), and in a namespace with history its session is
+// dropped when it leaves, so that its client cannot recover it.
+//
+// A Close made while the socket's connect runs takes effect when the connect
+// ends: an accepted socket first gets its connected notice and what the
+// connect sent it, and its disconnect event runs as usual; a refused one gets
+// its refusal instead.
 func (s *Socket) Close(code uint16, reason string) {
-	s.link.Close(code, reason)
+	if s.closing.Swap(true) {
+		return
+	}
+	s.mu.Lock()
+	held := s.holding.Load()
+	if held {
+		s.closeAt = &link.Closed{Code: code, Reason: reason}
+	}
+	s.mu.Unlock()
+	if !held {
+		s.link.Close(code, reason)
+	}
 }
 
 // ErrNoClientAcks is returned by Socket.EmitWithAck on a socket whose protocol
@@ -218,8 +241,9 @@ func (s *Socket) hold(o output) bool {
 	return true
 }
 
-// release sends what was held, in order, and ends holding; outputs from
-// other goroutines wait on s.mu meanwhile, so nothing overtakes.
+// release sends what was held, in order, then a Close made meanwhile, and
+// ends holding; outputs from other goroutines wait on s.mu meanwhile, so
+// nothing overtakes.
 func (s *Socket) release() {
 	s.mu.Lock()
 	for _, o := range s.held {
@@ -233,7 +257,10 @@ func (s *Socket) release() {
 			s.link.Ack(o.ackID, o.data, o.isErr)
 		}
 	}
-	s.held = nil
+	if c := s.closeAt; c != nil {
+		s.link.Close(c.Code, c.Reason)
+	}
+	s.held, s.closeAt = nil, nil
 	s.holding.Store(false)
 	s.mu.Unlock()
 }
@@ -267,7 +294,7 @@ func (s *Socket) refuse(ctx *Ctx, e *Error) {
 	s.ns.srv.cfg.ErrorHandler(ctx, e)
 	s.mu.Lock()
 	body := s.refusal
-	s.refusing, s.refusal = false, nil
+	s.refusing, s.refusal, s.closeAt = false, nil, nil
 	s.holding.Store(false)
 	s.mu.Unlock()
 	msg := e.Message
@@ -287,7 +314,11 @@ func (s *Socket) refuse(ctx *Ctx, e *Error) {
 // frees what it held: rooms, user, presence, subscriptions, its context.
 func (s *Socket) disconnect(reason error) {
 	if s.member && s.session != "" {
-		s.saveSession(s.ns.window())
+		if s.closing.Load() {
+			s.dropSession() // closed by the application: not to be recovered
+		} else {
+			s.saveSession(s.ns.window())
+		}
 	}
 	if s.member {
 		ctx := acquireCtx(s, KindDisconnect, EventDisconnect)
@@ -335,7 +366,7 @@ func (s *Socket) handle(env wire.Envelope, problem string) {
 	if err != nil {
 		s.ns.srv.cfg.ErrorHandler(ctx, err)
 		if e := ErrorOf(err); e.Close != 0 {
-			s.link.Close(e.Close, e.Message)
+			s.Close(e.Close, e.Message)
 		}
 	} else if ctx.ackID > 0 && !ctx.acked {
 		ctx.acked = true

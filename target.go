@@ -6,12 +6,15 @@ import (
 	"fmt"
 
 	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/relay"
 )
 
-// Target is a set of sockets to emit to: a whole namespace, a room or a
-// user's sockets, on every instance of the cluster. Get one from
-// Ctx.ToRoom, Ctx.ToUser or Mux.In. A Target is a small value, safe to copy
-// and to use concurrently.
+// Target is a set of sockets to emit to or control: a whole namespace, a
+// room, a user's sockets or one socket by id, on every instance of the
+// cluster. Get one from Ctx.ToRoom, Ctx.ToUser, Ctx.ToSocket or Mux.In.
+// Besides Emit, a Target disconnects its sockets (Disconnect) and puts them
+// in and out of rooms (Join, Leave) from any instance. A Target is a small
+// value, safe to copy and to use concurrently.
 type Target struct {
 	ctx    context.Context
 	ns     *namespace
@@ -20,8 +23,9 @@ type Target struct {
 	except string
 }
 
-// In returns the Target of a whole namespace, for emitting from outside
-// handlers. It panics if the namespace does not exist.
+// In returns the Target of a whole namespace, for emitting to sockets and
+// controlling them from outside handlers. It panics if the namespace does
+// not exist.
 func (m *Mux) In(namespace string) Target {
 	ns := m.srv.namespaces[namespace]
 	if ns == nil {
@@ -88,6 +92,9 @@ func (t Target) Emit(event string, data any) error {
 			return t.emitLogged(h, event, payload)
 		}
 	}
+	if t.kind == targetSocket {
+		return t.control(&relay.Control{Op: relay.OpEmit, Event: event, Data: payload})
+	}
 	msg := link.NewMessage(event, payload)
 	t.ns.deliver(t.kind, t.name, t.except, msg)
 	return t.ns.srv.publish(t.ctx, t.topicName(), t.except, msg)
@@ -99,6 +106,9 @@ func (t Target) Emit(event string, data any) error {
 func (t Target) Users(ctx context.Context) ([]string, error) {
 	if t.ns == nil {
 		return nil, errors.New("realtime: Users on a zero Target")
+	}
+	if t.kind == targetSocket {
+		return nil, errors.New("realtime: Users on a ToSocket Target; use the socket's User")
 	}
 	if p := t.ns.srv.presence; p != nil {
 		room := ""

@@ -377,6 +377,17 @@ func (c *Client) LastOffset() string {
 	return c.offset
 }
 
+// CloseReason returns the close reason the server sent, or "".
+func (c *Client) CloseReason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ce *gws.CloseError
+	if errors.As(c.closeErr, &ce) {
+		return string(ce.Reason)
+	}
+	return ""
+}
+
 // Closed reports whether the connection has closed.
 func (c *Client) Closed() bool {
 	c.mu.Lock()

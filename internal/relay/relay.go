@@ -13,7 +13,9 @@
 // replace a skipped id that does by one that matches no socket), and a JSON
 // string holds no raw newline, so the first three fields are found without
 // ambiguity, and no emit, whatever its event name, data or target, can be
-// read as a control operation.
+// read as a control operation. The history log of a room (package history)
+// keeps an emit's message as it is and publishes it in a frame of its own,
+// which starts with a NUL byte; control operations are never logged.
 package relay
 
 import (

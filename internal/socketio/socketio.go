@@ -79,8 +79,8 @@ func (srv *Server) Closed(s *engineio.Session, why link.Closed) {
 	c.sockets = map[string]*Socket{}
 	c.mu.Unlock()
 	for _, sock := range sockets {
-		if sock.peer != nil {
-			sock.peer.Closed(why)
+		if peer := sock.getPeer(); peer != nil {
+			peer.Closed(why)
 		}
 	}
 }
@@ -176,7 +176,13 @@ func (c *conn) connect(p Packet) {
 		c.sess.Send(append(b, `{"message":"Invalid namespace"}`...), false)
 		return
 	}
+	c.mu.Lock()
 	sock.peer = peer
+	early := sock.closedEarly
+	c.mu.Unlock()
+	if early != nil {
+		peer.Closed(*early)
+	}
 }
 
 // remove takes a socket out of the session, reporting whether it was in.
@@ -192,9 +198,18 @@ func (c *conn) remove(sock *Socket) bool {
 
 // Socket is one namespace of a session: the link.Conn of a core socket.
 type Socket struct {
-	c    *conn
-	ns   string
-	peer Peer
+	c  *conn
+	ns string
+	// peer is set, under c.mu, once the core's Connect returned; a Close
+	// before then is kept in closedEarly and reported to the peer then.
+	peer        Peer
+	closedEarly *link.Closed
+}
+
+func (s *Socket) getPeer() Peer {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.peer
 }
 
 // Session returns the Engine.IO session the socket travels on.
@@ -276,10 +291,17 @@ func (s *Socket) Close(code uint16, reason string) {
 		return
 	}
 	s.c.sess.Send(AppendHeader([]byte{'4'}, typeDisconnect, 0, s.ns, -1), false)
-	if s.peer != nil {
+	why := link.Closed{Code: code, Reason: reason, ByServer: true}
+	s.c.mu.Lock()
+	peer := s.peer
+	if peer == nil {
+		s.closedEarly = &why
+	}
+	s.c.mu.Unlock()
+	if peer != nil {
 		// Not on the caller's goroutine: Close may come from one of the
 		// socket's own handlers.
-		go s.peer.Closed(link.Closed{Code: code, Reason: reason, ByServer: true})
+		go peer.Closed(why)
 	}
 }
 

@@ -196,6 +196,21 @@ const scenarios = {
     s.disconnect();
   },
 
+  // Stay connected until the server disconnects us: print the socket id
+  // once connected, then, at the disconnect, its reason and everything seen
+  // in order (connect, the events named in opts.events, disconnect).
+  async kicked() {
+    const s = connect(opts.ns || "/chat", { auth: { token: opts.token }, query: opts.query || {} });
+    const seen = [];
+    for (const ev of opts.events || []) s.on(ev, (data) => seen.push([ev, data]));
+    s.on("connect", () => { seen.push(["connect"]); out({ step: "connected", id: s.id }); });
+    s.on("connect_error", (e) => fail("connect_error: " + e.message));
+    const [reason] = await next(s, "disconnect");
+    seen.push(["disconnect", reason]);
+    out({ step: "disconnected", reason, seen, active: s.active });
+    s.close();
+  },
+
   // Send a list of [event, data] with acks and print the answers.
   async send() {
     const s = await connected(connect("/chat", { auth: { token: opts.token }, query: opts.query || {} }));
