@@ -39,7 +39,9 @@ func TestInstanceIDClaimedOnceWhenStartedTogether(t *testing.T) {
 	const n = 4
 	muxes := make([]*realtime.Mux, n)
 	for i := range muxes {
-		muxes[i] = newMux(t, prefix, "same", 600*time.Millisecond, nil)
+		// A TTL long enough that the one that started refreshes its
+		// registration in time on a loaded machine.
+		muxes[i] = newMux(t, prefix, "same", 3*time.Second, nil)
 	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
