@@ -55,7 +55,7 @@ func TestSIGKILLedInstance(t *testing.T) {
 	dropped := time.Since(killed)
 	t.Logf("after SIGKILL: client failed over in %v; a's users left b's presence after %v (TTL %v)",
 		failover.Round(time.Millisecond), dropped.Round(time.Millisecond), ttl)
-	if dropped > ttl+2*time.Second {
+	if dropped > ttl+5*time.Second {
 		t.Fatalf("a's users were listed for %v after the kill; the TTL is %v", dropped, ttl)
 	}
 	// The survivor serves the failed-over client.
