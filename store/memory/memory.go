@@ -46,6 +46,7 @@ const (
 	kindString kind = iota + 1
 	kindList
 	kindSet
+	kindRoster
 )
 
 type entry struct {
@@ -53,6 +54,7 @@ type entry struct {
 	str      []byte
 	list     [][]byte
 	set      map[string]struct{}
+	roster   *roster
 	expireAt time.Time // zero means no ttl
 }
 
@@ -64,11 +66,13 @@ type Store struct {
 	data     map[string]*entry
 	expiring map[string]struct{} // keys in data with a ttl, for the sweep
 	now      func() time.Time    // replaced in tests
+	epoch    int64               // the last roster epoch given out
 }
 
 var (
 	_ store.Store       = (*Store)(nil)
 	_ store.FrontPusher = (*Store)(nil)
+	_ store.Roster      = (*Store)(nil)
 )
 
 // New returns an empty Store.

@@ -89,6 +89,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 			tc.fn(t, open(t))
 		})
 	}
+	// The optional Roster is checked on the stores that implement it.
+	if _, ok := open(t).(store.Roster); ok {
+		runRoster(t, func(t *testing.T) store.Roster { return open(t).(store.Roster) })
+	}
 	// The optional FrontPusher is checked on the stores that implement it.
 	if _, ok := open(t).(store.FrontPusher); !ok {
 		return
