@@ -212,6 +212,8 @@ func (s *server) receive(name string, payload []byte) {
 	case !ok:
 	case m.Control != nil:
 		t.ns.control(t.kind, t.name, m.Except, m.Control)
+	case t.kind == topicRoom && s.events != nil && (m.Event == EventPresence || m.Event == EventPresenceCount):
+		s.events.Receive(t.ns.name, t.name, m.Event, m.Data)
 	default:
 		t.ns.deliver(t.kind, t.name, m.Except, link.NewMessage(m.Event, m.Data))
 	}

@@ -183,6 +183,13 @@ func (m *Mux) Route(r Route) {
 	}
 	route := r
 	ns.route = &route
+	switch {
+	case r.Presence != nil && ns.presence != nil:
+		s.problems.add(where, "Presence is also set with Mux.Presence; set it in one place")
+	case r.Presence != nil:
+		p := *r.Presence
+		ns.presence = &p
+	}
 	// The route gets the stages of the mux it is registered through (With
 	// and Group ones too) when that mux extends the namespace's own.
 	mws := ns.base.mws

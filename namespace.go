@@ -38,10 +38,11 @@ type endpoint struct {
 // and users. The event tables are read-only once the mux has started; the
 // membership tables are guarded by mu.
 type namespace struct {
-	name  string
-	srv   *server
-	base  *Mux
-	route *Route
+	name     string
+	srv      *server
+	base     *Mux
+	route    *Route
+	presence *Presence // presence events, from the route or Mux.Presence
 	// routeMws are the stages of the mux the route was registered through,
 	// when they extend base's: the ones of the endpoints finish defines.
 	routeMws Middlewares
@@ -201,8 +202,8 @@ func (ns *namespace) add(sock *Socket) {
 		return
 	}
 	ns.srv.interest(sock.Context(), userTopic(ns.name, u.ID), topic{ns: ns, kind: topicUser, name: u.ID})
-	if first && ns.srv.presence != nil {
-		ns.srv.presence.Add(ns.name, "", u.ID)
+	if first {
+		ns.srv.syncPresence(ns.name, "", u.ID)
 	}
 }
 
@@ -293,10 +294,8 @@ func (ns *namespace) remove(sock *Socket) {
 	for _, room := range left {
 		ns.router.Forget(room)
 	}
-	if p := ns.srv.presence; p != nil {
-		for _, room := range gone {
-			p.Remove(ns.name, room, u.ID)
-		}
+	for _, room := range gone {
+		ns.srv.syncPresence(ns.name, room, u.ID)
 	}
 }
 
@@ -339,8 +338,8 @@ func (ns *namespace) join(sock *Socket, room string) error {
 	u := sock.User()
 	appeared := u != nil && ns.countRoomUser(room, u.ID, +1)
 	ns.mu.Unlock()
-	if appeared && ns.srv.presence != nil {
-		ns.srv.presence.Add(ns.name, room, u.ID)
+	if appeared {
+		ns.srv.syncPresence(ns.name, room, u.ID)
 	}
 	name := roomTopic(ns.name, room)
 	ns.srv.interest(sock.Context(), name, topic{ns: ns, kind: topicRoom, name: room})
@@ -353,8 +352,13 @@ func (ns *namespace) join(sock *Socket, room string) error {
 		ns.srv.disinterest(name)
 		ns.router.Forget(room)
 	}
-	if gone && ns.srv.presence != nil {
-		ns.srv.presence.Remove(ns.name, room, u.ID)
+	if gone {
+		ns.srv.syncPresence(ns.name, room, u.ID)
+	}
+	if ev := ns.srv.events; ev != nil {
+		if m := ev.Joined(ns.name, room); m != nil {
+			sock.deliver(m)
+		}
 	}
 	if sock.session != "" {
 		sock.saveSession(0)
@@ -386,8 +390,8 @@ func (ns *namespace) leave(sock *Socket, room string) error {
 		ns.srv.disinterest(roomTopic(ns.name, room))
 		ns.router.Forget(room)
 	}
-	if gone && ns.srv.presence != nil {
-		ns.srv.presence.Remove(ns.name, room, u.ID)
+	if gone {
+		ns.srv.syncPresence(ns.name, room, u.ID)
 	}
 	if ok && sock.session != "" {
 		sock.saveSession(0)

@@ -45,6 +45,9 @@ type Route struct {
 	// RoomHistory, when set, chooses the history of each room instead of
 	// History (a zero Size keeps none for that room).
 	RoomHistory func(room string) History
+	// Presence, when set, tells the members of the rooms it picks who joins
+	// and leaves them (see Presence).
+	Presence *Presence
 }
 
 // Event defines one client event: its handler and the per-event settings that
@@ -192,6 +195,11 @@ func checkRoute(r *Route, p *routeProblems) {
 	}
 	if len(r.Events) == 0 {
 		p.add(where, "Events is empty; a route needs at least one event")
+	}
+	if r.Presence != nil {
+		if msg := checkPresence(r.Presence); msg != "" {
+			p.add(where, "Presence: %s", msg)
+		}
 	}
 	names := make([]string, 0, len(r.Events))
 	for name := range r.Events {

@@ -73,6 +73,7 @@ type server struct {
 	subWG      sync.WaitGroup
 
 	presence  *presence.Presence
+	events    *presence.Events // presence events, nil when no namespace has them
 	publisher *publish.Publisher
 }
 
@@ -154,13 +155,21 @@ func (s *server) start(ctx context.Context) error {
 		}
 		s.history, s.ownHistory = hmemory.New(nil), true
 	}
+	events, err := s.startPresence()
+	if err != nil {
+		s.undoStore()
+		return err
+	}
 	if s.broker != nil {
 		// The instance id first: a process refused for a duplicate id
 		// receives nothing.
 		s.presence = presence.New(presence.Config{
 			Store: s.store, ID: s.id, TTL: cfg.PresenceTTL, Logger: cfg.Logger, Snapshot: s.presenceSnapshot,
+			Local: s.presenceLocal, Occupied: s.presenceOccupied, Events: events,
 		})
+		s.events = s.presence.Events()
 		if err := s.presence.Claim(ctx); err != nil {
+			s.closeEvents(0)
 			s.undoStore()
 			return fmt.Errorf("realtime: register presence: %w", err)
 		}
@@ -172,6 +181,7 @@ func (s *server) start(ctx context.Context) error {
 				cancel()
 			}
 			s.presence.Release()
+			s.closeEvents(0)
 			s.undoStore()
 			return err
 		}
@@ -198,6 +208,15 @@ func (s *server) start(ctx context.Context) error {
 	}
 	s.started.Store(true)
 	return nil
+}
+
+// closeEvents stops the presence events, after the hook calls already
+// queued (for up to grace).
+func (s *server) closeEvents(grace time.Duration) {
+	if s.events != nil {
+		s.events.Close(grace)
+		s.events = nil
+	}
 }
 
 // undoStore closes the store and log the mux made for a start that failed.
@@ -482,6 +501,8 @@ func (s *server) stopBackends() {
 	}
 	if s.presence != nil {
 		s.presence.Close()
+	} else {
+		s.closeEvents(time.Second)
 	}
 	if s.broker != nil {
 		s.stopRetrying()

@@ -30,28 +30,43 @@ import (
 // Layout, all under the store's own prefix:
 //
 //	presence:instances             set of instance ids
-//	presence:alive:<id>            "<token> <beat>" with ttl PresenceTTL: the instance lives
+//	presence:alive:<id>            "<token> <beat>" with ttl 3/4 PresenceTTL: the instance lives
 //	presence:<id>:keys             set of the keys below, for cleanup
 //	presence:<id>:ns:<ns>          set of user ids online in a namespace
 //	presence:<id>:room:<ns>:<room> set of user ids in a room
+//	presence:<id>:rosters          "<token>\n<ns>\n<room>": the rooms with presence
+//	                               events whose rosters a process of this id holds users in
+//	presence:roster:<ns>:<room>    the room's roster (see Events), shared
 //
-// Staying alive costs one write per instance per period (ttl/3), whatever
+// Staying alive costs one write per instance per period (ttl/4), whatever
 // the number of sockets. A reader skips instances whose alive key expired and
 // deletes what they left, so an instance that dies without a goodbye drops
-// out within the ttl. A write that fails (Redis down) marks the instance
-// dirty, and the next period rewrites its whole entry; so does finding its
-// alive key gone (Redis restarted empty).
+// out within 3/4 of the ttl. A write that fails (Redis down) marks the
+// instance dirty, and the next period brings its whole entry back to its
+// tables; so does finding its alive key gone (Redis restarted empty).
+//
+// With presence events (Config.Events), each period also reaps the
+// instances that died, so that their users leave the rosters, announced,
+// within the ttl: 3/4 of it for the alive key to expire, and up to one
+// period for the next heartbeat of a live instance to see it. A room's
+// user set is written before the process is added to the roster and
+// cleared after it is removed, so it always lists every user the process
+// may hold there, and the rosters record lists every such room: whoever
+// reaps a dead process removes it from exactly those.
 //
 // The alive key also says which process holds the instance id: it holds a
 // token drawn by the process and a beat number that each period increments.
 // A process claims its id at start (see claim) and starts from a clean slate,
 // deleting whatever an earlier holder of the id left.
 type Presence struct {
-	cfg   Config
-	st    store.Store
-	id    string
-	ttl   time.Duration
-	token string
+	cfg      Config
+	st       store.Store
+	id       string
+	ttl      time.Duration
+	aliveTTL time.Duration // 3/4 ttl
+	period   time.Duration // ttl/4
+	token    string
+	events   *Events // nil without presence events
 
 	// writeMu orders writes: a resync and a socket's add or remove never
 	// interleave, so a resync cannot bring back a user who just left.
@@ -59,6 +74,7 @@ type Presence struct {
 	mu      sync.Mutex
 	dirty   bool
 	keys    map[string]struct{} // own keys known to be registered
+	rosters map[roomID]struct{} // own rosters known to be recorded
 
 	// Owned by the goroutine that beats (start, then loop).
 	beats   uint64 // beat number in the alive key
@@ -76,6 +92,14 @@ type Config struct {
 	// Snapshot returns this instance's entries, from its own tables: the
 	// users online in each namespace (Room "") and in each room.
 	Snapshot func() []Entry
+	// Local reports whether a user has a socket here in a namespace (room
+	// "") or a room; Occupied whether anyone has one in a room.
+	Local    func(ns, room, user string) bool
+	Occupied func(ns, room string) bool
+	// Events, when set, turns on presence events (the Store must be a
+	// store.Roster): Presence makes them, with its process's token as
+	// their holder.
+	Events *EventsConfig
 }
 
 // Entry is who is online in a namespace, or in one of its rooms.
@@ -106,12 +130,24 @@ func key(id, ns, room string) string {
 
 // New returns the presence of an instance; Claim, then Start, bring it up.
 func New(cfg Config) *Presence {
-	return &Presence{
-		cfg: cfg, st: cfg.Store, id: cfg.ID, ttl: cfg.TTL, token: uuid.NewString(),
-		keys: make(map[string]struct{}),
+	p := &Presence{
+		cfg: cfg, st: cfg.Store, id: cfg.ID, ttl: cfg.TTL, aliveTTL: cfg.TTL * 3 / 4, period: cfg.TTL / 4,
+		token: uuid.NewString(),
+		keys:  make(map[string]struct{}), rosters: make(map[roomID]struct{}),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	if cfg.Events != nil {
+		p.events = NewEvents(*cfg.Events, p.token)
+	}
+	return p
 }
+
+// Events returns the presence events, nil when there are none.
+func (p *Presence) Events() *Events { return p.events }
+
+// recordKey is the set of rooms whose rosters a process of an instance id
+// holds users in.
+func recordKey(id string) string { return "presence:" + id + ":rosters" }
 
 func (p *Presence) opCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), time.Second)
@@ -130,7 +166,7 @@ func (p *Presence) ours(v []byte) bool {
 
 // claimPoll paces claim's reads of an alive key held by another process.
 func (p *Presence) claimPoll() time.Duration {
-	return min(max(p.ttl/10, 10*time.Millisecond), 500*time.Millisecond)
+	return min(max(p.aliveTTL/10, 10*time.Millisecond), 500*time.Millisecond)
 }
 
 // Claim makes this process the holder of its instance id and clears what an
@@ -140,7 +176,7 @@ func (p *Presence) claimPoll() time.Duration {
 // processes starting together with one id, one gets it and the other sees
 // it held). When the alive key is held, it is either a live process, which
 // rewrites the key every ttl/3, or a process that died without a goodbye
-// (a crash, a kill), whose key expires within the ttl. claim watches the
+// (a crash, a kill), whose key expires within 3/4 of the ttl. claim watches the
 // key: if it changes, claim fails with ErrInstanceIDInUse; if it expires,
 // claim takes the id. So a process restarted with the id of one that
 // crashed starts at most one ttl after the crash, the moment the rest of the
@@ -176,13 +212,13 @@ func (p *Presence) Claim(ctx context.Context) error {
 			waiting, seen = time.Now(), v
 			p.cfg.Logger.Warn("realtime: instance id is registered by another process; waiting for its registration to expire "+
 				"(a crashed process of this id stops refreshing it) or to be refreshed (a live one: then Start fails)",
-				"instance", p.id, "upTo", p.ttl.String())
+				"instance", p.id, "upTo", p.aliveTTL.String())
 		case !bytes.Equal(v, seen):
 			return fmt.Errorf("%w: %q (its registration is being refreshed); "+
 				"give every instance a unique Config.InstanceID, or leave it empty for a random one", ErrInstanceIDInUse, p.id)
 		}
 		if claiming(v) {
-			if _, err := p.st.Expire(ctx, presenceAlive(p.id), p.ttl); err != nil {
+			if _, err := p.st.Expire(ctx, presenceAlive(p.id), p.aliveTTL); err != nil {
 				return err
 			}
 		}
@@ -220,7 +256,7 @@ func (p *Presence) create(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	p.beats = 0
-	return true, p.st.Set(ctx, presenceAlive(p.id), p.aliveValue(), p.ttl)
+	return true, p.st.Set(ctx, presenceAlive(p.id), p.aliveValue(), p.aliveTTL)
 }
 
 // Start registers the instance, whose id Claim took, and starts the
@@ -235,15 +271,19 @@ func (p *Presence) Start(ctx context.Context) error {
 
 func (p *Presence) loop() {
 	defer close(p.done)
-	t := time.NewTicker(p.ttl / 3)
+	t := time.NewTicker(p.period)
 	defer t.Stop()
 	for {
 		select {
 		case <-p.stop:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), p.ttl/3)
-			if err := p.beat(ctx); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), p.period)
+			err := p.beat(ctx)
+			if err == nil && p.events != nil && !p.usurped {
+				err = p.sweep(ctx)
+			}
+			if err != nil {
 				p.cfg.Logger.Warn("realtime: presence heartbeat failed", "instance", p.id, "error", err)
 			}
 			cancel()
@@ -277,14 +317,14 @@ func (p *Presence) beat(ctx context.Context) error {
 		// Someone's claim in progress, or this process's own cut short:
 		// decide on the next beat, once it holds a token or expired.
 		p.markDirty()
-		_, err := p.st.Expire(ctx, presenceAlive(p.id), p.ttl)
+		_, err := p.st.Expire(ctx, presenceAlive(p.id), p.aliveTTL)
 		return err
 	case !p.ours(v):
 		p.usurp()
 		return nil
 	default:
 		p.beats++
-		if err := p.st.Set(ctx, presenceAlive(p.id), p.aliveValue(), p.ttl); err != nil {
+		if err := p.st.Set(ctx, presenceAlive(p.id), p.aliveValue(), p.aliveTTL); err != nil {
 			p.markDirty()
 			return err
 		}
@@ -337,29 +377,212 @@ func (p *Presence) markDirty() {
 	p.mu.Unlock()
 }
 
-// resync replaces the instance's entry with its local tables.
+// resync brings the instance's entry back to its local tables: the users
+// missing from its sets are added first, then the rosters are brought to
+// the tables, then the sets lose the users they should not have, so that
+// a set never lacks a user the roster may hold by this process.
 func (p *Presence) resync(ctx context.Context) error {
-	if err := p.clear(ctx, p.id); err != nil {
+	registered, err := p.st.SetMembers(ctx, presenceKeys(p.id))
+	if err != nil {
 		return err
 	}
 	p.mu.Lock()
 	p.keys = make(map[string]struct{})
+	p.rosters = make(map[roomID]struct{})
 	p.mu.Unlock()
+	want := make(map[string][]string)
+	var rooms []roomID
 	for _, e := range p.cfg.Snapshot() {
-		if err := p.write(ctx, key(p.id, e.NS, e.Room), e.Users...); err != nil {
+		k := key(p.id, e.NS, e.Room)
+		want[k] = e.Users
+		if err := p.write(ctx, k, e.Users...); err != nil {
 			return err
+		}
+		if e.Room != "" {
+			rooms = append(rooms, roomID{e.NS, e.Room})
+		}
+	}
+	if p.events != nil {
+		if err := p.resyncRosters(ctx, rooms, want); err != nil {
+			return err
+		}
+	}
+	for _, k := range registered {
+		if k == recordKey(p.id) {
+			continue
+		}
+		users, ok := want[k]
+		if !ok {
+			if err := p.st.Delete(ctx, k); err != nil {
+				return err
+			}
+			if _, err := p.st.SetRemove(ctx, presenceKeys(p.id), k); err != nil {
+				return err
+			}
+			continue
+		}
+		cur, err := p.st.SetMembers(ctx, k)
+		if err != nil {
+			return err
+		}
+		if extra := minus(cur, users); len(extra) > 0 {
+			if _, err := p.st.SetRemove(ctx, k, extra...); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// clear deletes an instance's entry.
+// resyncRosters brings the rosters of the rooms this process recorded, and
+// of the rooms with presence events it has users in, to its tables; the
+// sets of those rooms hold at least the users of the tables by now.
+func (p *Presence) resyncRosters(ctx context.Context, rooms []roomID, want map[string][]string) error {
+	entries, err := p.st.SetMembers(ctx, recordKey(p.id))
+	if err != nil {
+		return err
+	}
+	todo := make(map[roomID]struct{})
+	for _, en := range entries {
+		tok, id, ok := parseRecord(en)
+		if !ok {
+			continue
+		}
+		if tok != p.token {
+			// A process that held this id before: gone (Claim reaps it).
+			if err := p.reapRoom(ctx, p.id, tok, id); err != nil {
+				return err
+			}
+			if _, err := p.st.SetRemove(ctx, recordKey(p.id), en); err != nil {
+				return err
+			}
+			continue
+		}
+		todo[id] = struct{}{}
+	}
+	for _, id := range rooms {
+		if p.events.ModeOf(id.ns, id.room) != ModeOff {
+			todo[id] = struct{}{}
+		}
+	}
+	for id := range todo {
+		k := key(p.id, id.ns, id.room)
+		local := want[k]
+		cur, err := p.st.SetMembers(ctx, k)
+		if err != nil {
+			return err
+		}
+		if len(local) > 0 {
+			if err := p.record(ctx, id); err != nil {
+				return err
+			}
+		}
+		if err := p.events.Set(ctx, id.ns, id.room, local, minus(cur, local)); err != nil {
+			return err
+		}
+		if len(local) == 0 {
+			if err := p.unrecord(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// minus returns the elements of a that are not in b.
+func minus(a, b []string) []string {
+	in := make(map[string]struct{}, len(b))
+	for _, x := range b {
+		in[x] = struct{}{}
+	}
+	var out []string
+	for _, x := range a {
+		if _, ok := in[x]; !ok {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func recordEntry(token string, id roomID) string { return token + "\n" + id.ns + "\n" + id.room }
+
+func parseRecord(en string) (string, roomID, bool) {
+	tok, rest, ok1 := strings.Cut(en, "\n")
+	ns, room, ok2 := strings.Cut(rest, "\n")
+	return tok, roomID{ns, room}, ok1 && ok2
+}
+
+// record notes, before this process first holds a user in a room's roster,
+// that it may hold users there.
+func (p *Presence) record(ctx context.Context, id roomID) error {
+	p.mu.Lock()
+	_, known := p.rosters[id]
+	p.mu.Unlock()
+	if known {
+		return nil
+	}
+	if err := p.write(ctx, recordKey(p.id), recordEntry(p.token, id)); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.rosters[id] = struct{}{}
+	p.mu.Unlock()
+	return nil
+}
+
+// unrecord drops the note once this process holds nobody in the room.
+func (p *Presence) unrecord(ctx context.Context, id roomID) error {
+	if _, err := p.st.SetRemove(ctx, recordKey(p.id), recordEntry(p.token, id)); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	delete(p.rosters, id)
+	p.mu.Unlock()
+	return nil
+}
+
+// reap removes every process that held an instance id from the rosters it
+// recorded: the users of its set in each room, a superset of those it
+// held there.
+func (p *Presence) reap(ctx context.Context, id string) error {
+	entries, err := p.st.SetMembers(ctx, recordKey(id))
+	if err != nil {
+		return err
+	}
+	for _, en := range entries {
+		if tok, room, ok := parseRecord(en); ok {
+			if err := p.reapRoom(ctx, id, tok, room); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Presence) reapRoom(ctx context.Context, id, token string, room roomID) error {
+	users, err := p.st.SetMembers(ctx, key(id, room.ns, room.room))
+	if err != nil || len(users) == 0 {
+		return err
+	}
+	if p.events != nil {
+		return p.events.Reap(ctx, token, room.ns, room.room, users)
+	}
+	if r, ok := p.st.(store.Roster); ok {
+		_, err = r.RosterRemove(ctx, RosterKey(room.ns, room.room), token, users...)
+	}
+	return err
+}
+
+// clear deletes an instance's entry, after reaping it from the rosters.
 func (p *Presence) clear(ctx context.Context, id string) error {
+	if err := p.reap(ctx, id); err != nil {
+		return err
+	}
 	keys, err := p.st.SetMembers(ctx, presenceKeys(id))
 	if err != nil {
 		return err
 	}
-	keys = append(keys, presenceKeys(id))
+	keys = append(keys, presenceKeys(id), recordKey(id))
 	return p.st.Delete(ctx, keys...)
 }
 
@@ -382,36 +605,47 @@ func (p *Presence) write(ctx context.Context, key string, users ...string) error
 	return err
 }
 
-// Add records that a user came online here in a namespace (room "") or a
-// room.
-func (p *Presence) Add(ns, room, user string) {
+// Sync brings the instance's entry for a user in a namespace (room "") or
+// a room to its tables (Config.Local), and in a room with presence events,
+// the room's roster too. Calls are ordered, and each applies the tables of
+// the moment it runs, so calls that overtake one another still leave the
+// entry right.
+func (p *Presence) Sync(ns, room, user string) {
 	if p.isDirty() {
-		return // the next heartbeat rewrites everything
+		return // the next heartbeat brings everything back
 	}
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	ctx, cancel := p.opCtx()
 	defer cancel()
-	if err := p.write(ctx, key(p.id, ns, room), user); err != nil {
+	if err := p.sync(ctx, ns, room, user); err != nil {
 		p.markDirty()
 		p.cfg.Logger.Warn("realtime: presence write failed; will resync", "error", err)
 	}
 }
 
-// Remove records that a user has no socket left here in a namespace (room
-// "") or a room.
-func (p *Presence) Remove(ns, room, user string) {
-	if p.isDirty() {
-		return
+func (p *Presence) sync(ctx context.Context, ns, room, user string) error {
+	k := key(p.id, ns, room)
+	id := roomID{ns, room}
+	evented := room != "" && p.events != nil && p.events.ModeOf(ns, room) != ModeOff
+	if p.cfg.Local(ns, room, user) {
+		if err := p.write(ctx, k, user); err != nil || !evented {
+			return err
+		}
+		if err := p.record(ctx, id); err != nil {
+			return err
+		}
+		return p.events.Set(ctx, ns, room, []string{user}, nil)
 	}
-	p.writeMu.Lock()
-	defer p.writeMu.Unlock()
-	ctx, cancel := p.opCtx()
-	defer cancel()
-	if _, err := p.st.SetRemove(ctx, key(p.id, ns, room), user); err != nil {
-		p.markDirty()
-		p.cfg.Logger.Warn("realtime: presence write failed; will resync", "error", err)
+	if evented {
+		if err := p.events.Set(ctx, ns, room, nil, []string{user}); err != nil {
+			return err
+		}
 	}
+	if _, err := p.st.SetRemove(ctx, k, user); err != nil || !evented || p.cfg.Occupied(ns, room) {
+		return err
+	}
+	return p.unrecord(ctx, id)
 }
 
 // Users lists the users of a namespace (room "") or of a room over every
@@ -448,19 +682,45 @@ func (p *Presence) Users(ctx context.Context, ns, room string) ([]string, error)
 	return out, nil
 }
 
-// forget removes a dead instance's entry. Errors are left for the next
-// reader: the entry is ignored either way once its alive key is gone.
+// sweep reaps the instances that died, then repairs the views of presence
+// events.
+func (p *Presence) sweep(ctx context.Context) error {
+	ids, err := p.st.SetMembers(ctx, presenceInstances)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if id == p.id {
+			continue
+		}
+		if _, err := p.st.Get(ctx, presenceAlive(id)); errors.Is(err, store.ErrNotFound) {
+			p.forget(ctx, id)
+		} else if err != nil {
+			return err
+		}
+	}
+	return p.events.Sweep(ctx)
+}
+
+// forget removes a dead instance's entry, and its users from the rosters.
+// Errors are left for the next reader or heartbeat: the entry is ignored
+// either way once its alive key is gone.
 func (p *Presence) forget(ctx context.Context, id string) {
 	if err := p.clear(ctx, id); err == nil {
 		_, _ = p.st.SetRemove(ctx, presenceInstances, id)
 	}
 }
 
-// Close stops the heartbeat and releases the instance id.
+// Close stops the heartbeat, releases the instance id, and stops the
+// presence events after the hook calls already queued (for up to a
+// second).
 func (p *Presence) Close() {
 	close(p.stop)
 	<-p.done
 	p.Release()
+	if p.events != nil {
+		p.events.Close(time.Second)
+	}
 }
 
 // Release removes the instance's entry and its alive key at once, unless

@@ -1,0 +1,194 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/presence"
+	"github.com/lolyjs/realtime/store"
+	"github.com/lolyjs/realtime/store/memory"
+)
+
+// Presence turns on presence events for the rooms of a namespace that it
+// picks: their members are told which users join and leave, or only how
+// many users there are. Set it with Route.Presence or Mux.Presence.
+//
+// A user joins a room when the first of its sockets joins it, on any
+// instance, and leaves when the last one leaves, disconnects or dies with
+// its instance: once each, cluster-wide, however many sockets it has on
+// however many instances. Anonymous sockets are members (they are told) but
+// not users (they are never announced). In a cluster, the Store must
+// implement store.Roster, as the stores of this module do. See
+// docs/protocol.md for the events and RELIABILITY.md for what a Redis
+// outage or a crashed instance does to them.
+type Presence struct {
+	// Mode is the mode of every room of the namespace, unless Rooms is set.
+	Mode PresenceMode
+	// Rooms, when set, picks the mode of each room by its name. It must
+	// give one answer per name, the same on every instance.
+	Rooms func(room string) PresenceMode
+	// OnChange, when set, is called once for each user that joins or
+	// leaves a room with presence events, cluster-wide, on the instance
+	// that saw the change (for a dead instance's users, one that reaped
+	// it). Calls on one instance are made one at a time, in order, from a
+	// goroutine of the mux: a slow OnChange delays the next calls, not the
+	// sockets. The order of a user's changes seen on two instances is
+	// given by PresenceChange.Count only in so far as rosters go: use the
+	// store, or Target.Users, for state that must be exact.
+	OnChange func(PresenceChange)
+	// CountInterval is how often at most each room in PresenceCounts mode
+	// sends its count (default 1s): changes in between are coalesced.
+	CountInterval time.Duration
+}
+
+// PresenceMode is what a room's members are told of its users.
+type PresenceMode uint8
+
+// The modes of a room.
+const (
+	// PresenceOff: nothing (the default).
+	PresenceOff PresenceMode = iota
+	// PresenceEvents: an EventPresence for each user that joins or leaves.
+	PresenceEvents
+	// PresenceCounts: an EventPresenceCount with the number of users,
+	// at most once per CountInterval, for rooms too big for one event per
+	// user.
+	PresenceCounts
+)
+
+// PresenceChange is one user that joined or left a room, given to
+// Presence.OnChange.
+type PresenceChange struct {
+	Namespace, Room, User string
+	// Joined is true when the user joined, false when it left.
+	Joined bool
+	// Count is the number of users in the room right after the change.
+	Count int
+}
+
+// Events the server sends the members of rooms with presence events.
+const (
+	// EventPresence carries {"room", "user", "action": "join"|"leave"}.
+	EventPresence = presence.EventPresence
+	// EventPresenceCount carries {"room", "count"}.
+	EventPresenceCount = presence.EventCount
+)
+
+// Presence sets the presence events of the mux's namespace, for
+// namespaces built with On and Handle (a Route has its own field). It
+// panics if they are set twice or invalid.
+func (m *Mux) Presence(p Presence) {
+	m.mustNotBeStarted("Presence")
+	if msg := checkPresence(&p); msg != "" {
+		panic("realtime: Presence in namespace " + m.ns.name + ": " + msg)
+	}
+	if m.ns.presence != nil {
+		panic("realtime: Presence is already set for namespace " + m.ns.name)
+	}
+	m.ns.presence = &p
+}
+
+// checkPresence returns what is wrong with a Presence, or "".
+func checkPresence(p *Presence) string {
+	switch {
+	case p.Mode > PresenceCounts:
+		return fmt.Sprintf("Mode %d is not a PresenceMode", p.Mode)
+	case p.Mode == PresenceOff && p.Rooms == nil:
+		return "neither Mode nor Rooms picks a room; set Mode to PresenceEvents or PresenceCounts, or give Rooms"
+	case p.CountInterval < 0 || (p.CountInterval > 0 && p.CountInterval < 10*time.Millisecond):
+		return fmt.Sprintf("CountInterval is %v; it must be at least 10ms (default 1s)", p.CountInterval)
+	}
+	return ""
+}
+
+// startPresence makes the presence events of the namespaces that have
+// some: returns their settings for a cluster's presence, or starts them on
+// a single instance.
+func (s *server) startPresence() (*presence.EventsConfig, error) {
+	spaces := make(map[string]presence.Namespace)
+	for name, ns := range s.namespaces {
+		if p := ns.presence; p != nil {
+			spaces[name] = presence.Namespace{Mode: p.mode, Hook: p.hook(), Interval: p.CountInterval}
+		}
+	}
+	if len(spaces) == 0 {
+		return nil, nil
+	}
+	cfg := presence.EventsConfig{
+		Namespaces: spaces, Logger: s.cfg.Logger,
+		Local: s.presenceLocal, Audience: s.presenceAudience,
+		Deliver: func(ns, room string, m *link.Message) { s.namespaces[ns].deliver(topicRoom, room, "", m) },
+	}
+	if s.broker == nil {
+		cfg.Roster = memory.New()
+		s.events = presence.NewEvents(cfg, "local")
+		return nil, nil
+	}
+	roster, ok := s.store.(store.Roster)
+	if !ok {
+		return nil, errors.New("realtime: presence events in a cluster need a Store that implements store.Roster, " +
+			"as the stores of this module do (cluster.Redis builds one); this Store does not")
+	}
+	cfg.Roster, cfg.Linger = roster, s.cfg.PresenceTTL
+	cfg.Publish = func(ns, room string, m *link.Message) error {
+		if s.publisher == nil {
+			return errors.New("realtime: not started")
+		}
+		return s.publish(context.Background(), roomTopic(ns, room), "", m)
+	}
+	return &cfg, nil
+}
+
+func (p *Presence) mode(room string) presence.Mode {
+	if p.Rooms != nil {
+		return presence.Mode(p.Rooms(room))
+	}
+	return presence.Mode(p.Mode)
+}
+
+func (p *Presence) hook() func(presence.Change) {
+	if p.OnChange == nil {
+		return nil
+	}
+	return func(c presence.Change) {
+		p.OnChange(PresenceChange{Namespace: c.NS, Room: c.Room, User: c.User, Joined: c.Joined, Count: c.Count})
+	}
+}
+
+// syncPresence brings the presence of a user in a namespace (room "") or a
+// room, and the room's presence events, to the local tables.
+func (s *server) syncPresence(ns, room, user string) {
+	if s.presence != nil {
+		s.presence.Sync(ns, room, user)
+	} else if s.events != nil && room != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = s.events.Sync(ctx, ns, room, user) // in memory: cannot fail
+		cancel()
+	}
+}
+
+// presenceLocal reports whether a user has a socket here in a namespace
+// (room "") or a room.
+func (s *server) presenceLocal(name, room, user string) bool {
+	ns := s.namespaces[name]
+	ns.mu.RLock()
+	defer ns.mu.RUnlock()
+	if room == "" {
+		return len(ns.users[user]) > 0
+	}
+	return ns.roomUsers[room][user] > 0
+}
+
+func (s *server) presenceOccupied(name, room string) bool {
+	ns := s.namespaces[name]
+	ns.mu.RLock()
+	defer ns.mu.RUnlock()
+	return len(ns.roomUsers[room]) > 0
+}
+
+func (s *server) presenceAudience(name, room string) bool {
+	return s.namespaces[name].localCount(topicRoom, room) > 0
+}
