@@ -57,6 +57,9 @@ type namespace struct {
 	// roomUsers counts each user's local sockets per room, so presence
 	// changes only when a user's first socket joins or last one leaves.
 	roomUsers map[string]map[string]int
+	// counts holds the last presence count sent to each room in counts
+	// mode, for the sockets that join it.
+	counts map[string]*link.Message
 
 	// logMu orders the appends and deliveries of a single instance's rooms
 	// with history; router delivers them (see recovery.go).
@@ -269,6 +272,7 @@ func (ns *namespace) remove(sock *Socket) {
 			delete(set, sock)
 			if len(set) == 0 {
 				delete(ns.rooms, room)
+				delete(ns.counts, room)
 				emptied = append(emptied, roomTopic(ns.name, room))
 				left = append(left, room)
 			}
@@ -335,6 +339,9 @@ func (ns *namespace) join(sock *Socket, room string) error {
 		ns.rooms[room] = set
 	}
 	set[sock] = struct{}{}
+	if m := ns.counts[room]; m != nil {
+		sock.deliver(m) // the room's count, before any later one
+	}
 	u := sock.User()
 	appeared := u != nil && ns.countRoomUser(room, u.ID, +1)
 	ns.mu.Unlock()
@@ -354,11 +361,6 @@ func (ns *namespace) join(sock *Socket, room string) error {
 	}
 	if gone {
 		ns.srv.syncPresence(ns.name, room, u.ID)
-	}
-	if ev := ns.srv.events; ev != nil {
-		if m := ev.Joined(ns.name, room); m != nil {
-			sock.deliver(m)
-		}
 	}
 	if sock.session != "" {
 		sock.saveSession(0)
@@ -380,6 +382,7 @@ func (ns *namespace) leave(sock *Socket, room string) error {
 			delete(set, sock)
 			if len(set) == 0 {
 				delete(ns.rooms, room)
+				delete(ns.counts, room)
 				empty = true
 			}
 		}
@@ -405,6 +408,24 @@ func (ns *namespace) deliver(kind byte, name, except string, msg *link.Message) 
 	ns.mu.RLock()
 	ns.each(kind, name, except, func(sock *Socket) { sock.deliver(msg) })
 	ns.mu.RUnlock()
+}
+
+// deliverCount queues a room's presence count for its local sockets, and
+// keeps it for those that join later.
+func (ns *namespace) deliverCount(room string, m *link.Message) {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	set := ns.rooms[room]
+	if len(set) == 0 {
+		return
+	}
+	if ns.counts == nil {
+		ns.counts = make(map[string]*link.Message)
+	}
+	ns.counts[room] = m
+	for sock := range set {
+		sock.deliver(m)
+	}
 }
 
 // localUsers returns the ids of the users with a socket in the target.

@@ -120,7 +120,13 @@ func (s *server) startPresence() (*presence.EventsConfig, error) {
 	cfg := presence.EventsConfig{
 		Namespaces: spaces, Logger: s.cfg.Logger,
 		Local: s.presenceLocal, Audience: s.presenceAudience,
-		Deliver: func(ns, room string, m *link.Message) { s.namespaces[ns].deliver(topicRoom, room, "", m) },
+		Deliver: func(ns, room string, m *link.Message) {
+			if m.Event == EventPresenceCount {
+				s.namespaces[ns].deliverCount(room, m)
+			} else {
+				s.namespaces[ns].deliver(topicRoom, room, "", m)
+			}
+		},
 	}
 	if s.broker == nil {
 		cfg.Roster = memory.New()

@@ -52,6 +52,7 @@ type clusterOpts struct {
 	logger      *slog.Logger
 	instanceID  string
 	history     realtime.History // of every room of /chat
+	presence    *realtime.Presence
 }
 
 // startInstance starts one instance on the Redis of o.url, with the events the
@@ -72,7 +73,7 @@ func startInstance(t *testing.T, o clusterOpts) *instance {
 		To   string `json:"to"`
 		By   int64  `json:"by"`
 	}
-	mux.Route(realtime.Route{Namespace: "/chat", History: o.history, Events: map[string]realtime.Event{
+	mux.Route(realtime.Route{Namespace: "/chat", History: o.history, Presence: o.presence, Events: map[string]realtime.Event{
 		"join":  {Handler: realtime.Typed(func(c *realtime.Ctx, r room) error { return c.Join(r.Room) })},
 		"leave": {Handler: realtime.Typed(func(c *realtime.Ctx, r room) error { return c.Leave(r.Room) })},
 		"say": {Handler: realtime.Typed(func(c *realtime.Ctx, r room) error {

@@ -112,6 +112,7 @@ type procOpts struct {
 	pingInterval, pingTimout time.Duration
 	history                  int  // messages kept per room
 	persist                  bool // the cluster's Redis keeps what it acknowledged
+	presence                 bool
 }
 
 // start runs a server process and waits until it listens.
@@ -120,6 +121,9 @@ func start(t *testing.T, name string, o procOpts) *proc {
 	args := []string{"-redis", o.redisURL, "-prefix", o.prefix, "-id", name}
 	if o.presenceTTL > 0 {
 		args = append(args, "-presence-ttl", o.presenceTTL.String())
+	}
+	if o.presence {
+		args = append(args, "-presence")
 	}
 	if o.pingInterval > 0 {
 		args = append(args, "-ping-interval", o.pingInterval.String(), "-ping-timeout", o.pingTimout.String())

@@ -26,6 +26,11 @@ type Roster interface {
 	// creating the roster when it is missing. Each member that had no holder
 	// appears: it gets the roster's next version, and is listed in Changes.
 	RosterAdd(ctx context.Context, key, holder string, members ...string) (RosterState, error)
+	// RosterRestore is RosterAdd for members that were there before the
+	// roster was lost (a Redis restarted empty) and are held again: each one
+	// that appears is recorded as having appeared at version 0, before
+	// anything the roster knows of.
+	RosterRestore(ctx context.Context, key, holder string, members ...string) (RosterState, error)
 	// RosterRemove takes holder away from each member in the roster at key.
 	// Each member left without a holder disappears: it gets the roster's
 	// next version, and is listed in Changes. A roster left empty is kept
@@ -36,7 +41,8 @@ type Roster interface {
 	// order of keys; a missing roster has the zero state.
 	RosterStates(ctx context.Context, keys ...string) ([]RosterState, error)
 	// RosterMembers returns the state of a roster and, in one atomic read,
-	// its members, each with the version at which it appeared.
+	// its members, each with the version at which it appeared (0 for those
+	// restored).
 	RosterMembers(ctx context.Context, key string) (RosterState, map[string]int64, error)
 }
 

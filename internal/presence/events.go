@@ -52,7 +52,9 @@ type EventsConfig struct {
 	Local func(ns, room, user string) bool
 	// Audience reports whether the room has a socket here.
 	Audience func(ns, room string) bool
-	// Deliver queues a message for the room's sockets here.
+	// Deliver queues a message for the room's sockets here. A count
+	// (EventCount) is also what a socket that joins the room later is sent
+	// first, until the next count.
 	Deliver func(ns, room string, m *link.Message)
 	// Publish sends a message to the room's other instances; nil on a
 	// single instance.
@@ -128,7 +130,7 @@ type room struct {
 	// Counts: the newest count known, the one the sockets here were last
 	// sent, and whether this instance changed it since it last published.
 	count             store.RosterState
-	sentE, sentV      int64
+	sentCount         int
 	sent, own, queued bool
 	lastFlush, dueAt  time.Time
 	idleSince         time.Time
@@ -211,6 +213,30 @@ func (e *Events) Set(ctx context.Context, ns, room string, present, absent []str
 	return e.set(ctx, e.holder, ns, room, present, absent)
 }
 
+// Rebuild is Set for an instance that brings a room back after an outage.
+// The users of joined joined here during the outage; the others of present
+// were held before it: if the roster was lost meanwhile (Redis restarted
+// empty) and is being made again, they are restored (store.Roster's
+// RosterRestore), announced to no one and not given to the hook.
+func (e *Events) Rebuild(ctx context.Context, ns, room string, present, absent []string, joined map[string]struct{}) error {
+	var fresh, held []string
+	for _, u := range present {
+		if _, ok := joined[u]; ok {
+			fresh = append(fresh, u)
+		} else {
+			held = append(held, u)
+		}
+	}
+	if len(held) > 0 {
+		st, err := e.cfg.Roster.RosterRestore(ctx, RosterKey(ns, room), e.holder, held...)
+		if err != nil {
+			return err
+		}
+		e.changed(roomID{ns, room}, e.ModeOf(ns, room), st, true, true)
+	}
+	return e.set(ctx, e.holder, ns, room, fresh, absent)
+}
+
 // Reap removes a holder that is gone (its process died) from the users of
 // a room, announcing those it was the last holder of. Several instances may
 // reap one holder at once: the roster tells each change to one of them.
@@ -226,21 +252,23 @@ func (e *Events) set(ctx context.Context, holder, ns, room string, present, abse
 		if err != nil {
 			return err
 		}
-		e.changed(roomID{ns, room}, mode, st, true)
+		e.changed(roomID{ns, room}, mode, st, true, false)
 	}
 	if len(absent) > 0 {
 		st, err := e.cfg.Roster.RosterRemove(ctx, key, holder, absent...)
 		if err != nil {
 			return err
 		}
-		e.changed(roomID{ns, room}, mode, st, false)
+		e.changed(roomID{ns, room}, mode, st, false, false)
 	}
 	return nil
 }
 
 // changed announces the changes a roster call of this instance made: to
 // the sockets here, to the other instances, and to the namespace's hook.
-func (e *Events) changed(id roomID, mode Mode, st store.RosterState, present bool) {
+// Users restored in a roster that is being made again are not new: they
+// are made known to the views that did not know them, not announced.
+func (e *Events) changed(id roomID, mode Mode, st store.RosterState, present, restored bool) {
 	if mode == ModeOff || st.Epoch == 0 {
 		return
 	}
@@ -248,6 +276,9 @@ func (e *Events) changed(id roomID, mode Mode, st store.RosterState, present boo
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.room(id, mode, st.Epoch, st.Version-int64(len(st.Changes)), now)
+	// A roster made again after it was lost: the view is on an earlier
+	// epoch, or went on to this one and is not repaired yet.
+	rebuilt := restored && (st.Epoch > r.epoch || (st.Epoch == r.epoch && r.moved))
 	count := st.Count
 	if present {
 		count -= len(st.Changes)
@@ -260,11 +291,11 @@ func (e *Events) changed(id roomID, mode Mode, st store.RosterState, present boo
 		} else {
 			count--
 		}
-		if r.ns.Hook != nil {
+		if r.ns.Hook != nil && !rebuilt {
 			e.hooks.push(r.ns.Hook, Change{NS: id.ns, Room: id.room, User: c.Member, Joined: present, Count: count})
 		}
 		if r.mode == ModeEvents {
-			e.statement(r, st.Epoch, c.Version, c.Member, present, true, now)
+			e.statement(r, stmt{st.Epoch, c.Version, c.Member, present, rebuilt}, true, now)
 		}
 	}
 	if r.mode == ModeCounts {
@@ -286,30 +317,45 @@ func (e *Events) room(id roomID, mode Mode, epoch, before int64, now time.Time) 
 	return r
 }
 
-// statement applies "user is present (or absent) as of (epoch, version)"
-// to a room's view, and passes it on to the sockets here when it changes
-// the view; an own statement also goes to the other instances. e.mu is
-// held.
-func (e *Events) statement(r *room, epoch, version int64, user string, present, own bool, now time.Time) {
-	e.note(r, epoch, version)
-	u := r.users[user]
-	if u != nil && !(u.epoch < epoch || (u.epoch == epoch && u.version < version)) {
+// stmt is a statement: the user is present (or absent) as of the roster's
+// (epoch, version). A rebuilt one comes from a roster made again after it
+// was lost, for a user that was there before: a view that does not know
+// the user takes it in without announcing it.
+type stmt struct {
+	epoch, version   int64
+	user             string
+	present, rebuilt bool
+}
+
+// statement applies a statement to a room's view, and passes it on to the
+// sockets here when it changes the view; an own statement also goes to the
+// other instances. e.mu is held.
+func (e *Events) statement(r *room, s stmt, own bool, now time.Time) {
+	e.note(r, s.epoch, s.version)
+	if own && e.cfg.Publish != nil {
+		e.publish(r, presenceData(r.id.room, s, true))
+	}
+	u := r.users[s.user]
+	if u != nil && !(u.epoch < s.epoch || (u.epoch == s.epoch && u.version < s.version)) {
 		return // not newer than what the view holds
 	}
-	changes := u == nil || u.present != present
+	// A user the view does not know is announced, unless the statement
+	// comes from before the view was made: a member hears of the users who
+	// join after it, not of those it finds there.
+	// A leave of a user the view does not know is not announced either:
+	// a member hears of a user's leave only after its join.
+	before := s.rebuilt || (s.epoch == r.baseEpoch && s.version <= r.base)
+	changes := (u == nil && s.present && !before) || (u != nil && u.present != s.present)
 	if u == nil {
 		u = &userView{}
-		r.users[user] = u
+		r.users[s.user] = u
 	}
-	*u = userView{epoch: epoch, version: version, present: present, at: now}
-	if !present && e.cfg.Linger == 0 {
-		delete(r.users, user)
-	}
-	if own && e.cfg.Publish != nil {
-		e.publish(r, presenceData(r.id.room, user, present, epoch, version, true))
+	*u = userView{epoch: s.epoch, version: s.version, present: s.present, at: now}
+	if !s.present && e.cfg.Linger == 0 {
+		delete(r.users, s.user)
 	}
 	if changes {
-		e.cfg.Deliver(r.id.ns, r.id.room, link.NewMessage(EventPresence, presenceData(r.id.room, user, present, 0, 0, false)))
+		e.cfg.Deliver(r.id.ns, r.id.room, link.NewMessage(EventPresence, presenceData(r.id.room, s, false)))
 	}
 }
 
@@ -353,7 +399,7 @@ func (e *Events) countState(r *room, st store.RosterState, own bool, now time.Ti
 		r.epoch = st.Epoch
 		r.own = r.own || own
 	}
-	if (r.sent && r.sentE == r.count.Epoch && r.sentV == r.count.Version && !r.own) || r.queued {
+	if (r.sent && r.sentCount == r.count.Count && !r.own) || r.queued {
 		return
 	}
 	r.queued = true
@@ -423,25 +469,13 @@ func (e *Events) flush(now time.Time) {
 			e.publish(r, countData(r.id.room, c, true))
 		}
 		r.own = false
-		if !r.sent || r.sentE != c.Epoch || r.sentV != c.Version {
-			r.sent, r.sentE, r.sentV = true, c.Epoch, c.Version
+		if !r.sent || r.sentCount != c.Count {
+			r.sent, r.sentCount = true, c.Count
 			e.cfg.Deliver(r.id.ns, r.id.room, link.NewMessage(EventCount, countData(r.id.room, c, false)))
 		}
 	}
 	clear(e.due[len(rest):])
 	e.due = rest
-}
-
-// Joined returns what a socket that just joined a room is sent: the last
-// count its room's sockets were sent, in a room with counts; nil otherwise.
-func (e *Events) Joined(ns, room string) *link.Message {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.rooms[roomID{ns, room}]
-	if r == nil || r.mode != ModeCounts || !r.sent {
-		return nil
-	}
-	return link.NewMessage(EventCount, countData(room, store.RosterState{Count: r.count.Count}, false))
 }
 
 func (e *Events) publish(r *room, data []byte) {
@@ -463,18 +497,22 @@ type wireStatement struct {
 	Count  *int   `json:"count,omitempty"`
 	Epoch  int64  `json:"e,omitempty"`
 	Ver    int64  `json:"v,omitempty"`
+	Again  bool   `json:"r,omitempty"`
 }
 
-func presenceData(room, user string, present bool, epoch, version int64, cluster bool) []byte {
+func presenceData(room string, s stmt, cluster bool) []byte {
 	b := append([]byte(`{"room":`), wire.AppendString(nil, room)...)
-	b = append(append(b, `,"user":`...), wire.AppendString(nil, user)...)
-	if present {
+	b = append(append(b, `,"user":`...), wire.AppendString(nil, s.user)...)
+	if s.present {
 		b = append(b, `,"action":"join"`...)
 	} else {
 		b = append(b, `,"action":"leave"`...)
 	}
 	if cluster {
-		b = appendVersion(b, epoch, version)
+		b = appendVersion(b, s.epoch, s.version)
+		if s.rebuilt {
+			b = append(b, `,"r":true`...)
+		}
 	}
 	return append(b, '}')
 }
@@ -513,7 +551,7 @@ func (e *Events) Receive(ns, room, event string, data []byte) {
 	case event == EventPresence && (s.Action == "join" || s.Action == "leave") && s.Ver > 0:
 		r := e.room(roomID{ns, room}, ModeEvents, s.Epoch, s.Ver-1, now)
 		if r.mode == ModeEvents {
-			e.statement(r, s.Epoch, s.Ver, s.User, s.Action == "join", false, now)
+			e.statement(r, stmt{s.Epoch, s.Ver, s.User, s.Action == "join", s.Again && s.Action == "join"}, false, now)
 		}
 	case event == EventCount && s.Count != nil && *s.Count >= 0:
 		r := e.room(roomID{ns, room}, ModeCounts, s.Epoch, s.Ver, now)

@@ -75,6 +75,9 @@ type Presence struct {
 	dirty   bool
 	keys    map[string]struct{} // own keys known to be registered
 	rosters map[roomID]struct{} // own rosters known to be recorded
+	// joined: users who got a socket in a room with presence events here
+	// while the instance was dirty, for the hook (see Events.Rebuild).
+	joined map[roomID]map[string]struct{}
 
 	// Owned by the goroutine that beats (start, then loop).
 	beats   uint64 // beat number in the alive key
@@ -406,6 +409,9 @@ func (p *Presence) resync(ctx context.Context) error {
 		if err := p.resyncRosters(ctx, rooms, want); err != nil {
 			return err
 		}
+		p.mu.Lock()
+		p.joined = nil
+		p.mu.Unlock()
 	}
 	for _, k := range registered {
 		if k == recordKey(p.id) {
@@ -477,7 +483,10 @@ func (p *Presence) resyncRosters(ctx context.Context, rooms []roomID, want map[s
 				return err
 			}
 		}
-		if err := p.events.Set(ctx, id.ns, id.room, local, minus(cur, local)); err != nil {
+		p.mu.Lock()
+		joined := p.joined[id]
+		p.mu.Unlock()
+		if err := p.events.Rebuild(ctx, id.ns, id.room, local, minus(cur, local), joined); err != nil {
 			return err
 		}
 		if len(local) == 0 {
@@ -612,6 +621,7 @@ func (p *Presence) write(ctx context.Context, key string, users ...string) error
 // entry right.
 func (p *Presence) Sync(ns, room, user string) {
 	if p.isDirty() {
+		p.noteJoin(ns, room, user)
 		return // the next heartbeat brings everything back
 	}
 	p.writeMu.Lock()
@@ -620,7 +630,30 @@ func (p *Presence) Sync(ns, room, user string) {
 	defer cancel()
 	if err := p.sync(ctx, ns, room, user); err != nil {
 		p.markDirty()
+		p.noteJoin(ns, room, user)
 		p.cfg.Logger.Warn("realtime: presence write failed; will resync", "error", err)
+	}
+}
+
+// noteJoin notes, while the instance is dirty, whether a user has joined a
+// room with presence events here (see Events.Rebuild).
+func (p *Presence) noteJoin(ns, room, user string) {
+	if room == "" || p.events == nil || p.events.ModeOf(ns, room) == ModeOff {
+		return
+	}
+	local := p.cfg.Local(ns, room, user)
+	id := roomID{ns, room}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case local && p.joined == nil:
+		p.joined = map[roomID]map[string]struct{}{id: {user: {}}}
+	case local && p.joined[id] == nil:
+		p.joined[id] = map[string]struct{}{user: {}}
+	case local:
+		p.joined[id][user] = struct{}{}
+	default:
+		delete(p.joined[id], user)
 	}
 }
 

@@ -29,8 +29,9 @@ import (
 // A repair announces to the sockets here the difference between the view
 // and the members, as of the roster's version: a user the view holds and
 // the roster does not has left; a user the roster holds and the view does
-// not has joined, unless it appeared before the view was made (it was
-// there before, and never announced here).
+// not has joined, unless it appeared before the view was made or was
+// restored in a roster made again (it was there before, and never
+// announced here).
 func (e *Events) Sweep(ctx context.Context) error {
 	now := time.Now()
 	e.prune(now)
@@ -112,15 +113,15 @@ func (e *Events) repair(r *room, st store.RosterState, members map[string]int64,
 	}
 	for user, u := range r.users {
 		if _, ok := members[user]; u.present && !ok {
-			e.statement(r, epoch, version, user, false, false, now)
+			e.statement(r, stmt{epoch, version, user, false, false}, false, now)
 		}
 	}
 	for m, since := range members {
-		if r.users[m] == nil && st.Epoch == r.baseEpoch && since <= r.base {
+		if r.users[m] == nil && (since == 0 || (st.Epoch == r.baseEpoch && since <= r.base)) {
 			r.users[m] = &userView{epoch: epoch, version: version, present: true, at: now}
 			continue
 		}
-		e.statement(r, epoch, version, m, true, false, now)
+		e.statement(r, stmt{epoch, version, m, true, false}, false, now)
 	}
 	r.epoch, r.next, r.got = st.Epoch, st.Version+1, nil
 	r.moved, r.mismatch, r.check = false, 0, st

@@ -38,6 +38,16 @@ func (s *Store) rosterAt(key string) (*entry, error) {
 // current time in microseconds, or one more than the last epoch this store
 // gave out, whichever is later.
 func (s *Store) RosterAdd(ctx context.Context, key, holder string, members ...string) (store.RosterState, error) {
+	return s.rosterAdd(ctx, key, holder, members, false)
+}
+
+// RosterRestore is RosterAdd for members that were there before the
+// roster was lost; see store.Roster.
+func (s *Store) RosterRestore(ctx context.Context, key, holder string, members ...string) (store.RosterState, error) {
+	return s.rosterAdd(ctx, key, holder, members, true)
+}
+
+func (s *Store) rosterAdd(ctx context.Context, key, holder string, members []string, restore bool) (store.RosterState, error) {
 	if err := store.CheckHolder(holder); err != nil {
 		return store.RosterState{}, err
 	}
@@ -65,7 +75,11 @@ func (s *Store) RosterAdd(ctx context.Context, key, holder string, members ...st
 		rm := r.members[m]
 		if rm == nil {
 			r.version++
-			r.members[m] = &rosterMember{since: r.version, holders: []string{holder}}
+			since := r.version
+			if restore {
+				since = 0
+			}
+			r.members[m] = &rosterMember{since: since, holders: []string{holder}}
 			changes = append(changes, store.RosterChange{Member: m, Version: r.version})
 		} else if !slices.Contains(rm.holders, holder) {
 			rm.holders = append(rm.holders, holder)

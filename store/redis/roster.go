@@ -19,9 +19,10 @@ var _ store.Roster = (*Store)(nil)
 // "u<member>" is each member present, as "<version it appeared>\n<holder>
 // \n<holder>...".
 //
-// rosterScript adds (ARGV[1] "a") or removes ("r") holder ARGV[2] for the
-// members ARGV[4:], and returns the epoch, the version, the count and the
-// members that appeared or disappeared, each followed by its version. A new
+// rosterScript adds (ARGV[1] "a"), restores ("s") or removes ("r") holder
+// ARGV[2] for the members ARGV[4:], and returns the epoch, the version, the
+// count and the members that appeared or disappeared, each followed by its
+// version. A new
 // roster's epoch is the server's TIME in microseconds; an empty one expires
 // after ARGV[3] milliseconds. Versions are formatted with %d: Lua 5.1 would
 // print a large number with an exponent.
@@ -29,7 +30,7 @@ var rosterScript = goredis.NewScript(`
 local k, op, h = KEYS[1], ARGV[1], ARGV[2]
 local e = redis.call('HGET', k, '#e')
 if not e then
-	if op ~= 'a' or #ARGV < 4 then
+	if op == 'r' or #ARGV < 4 then
 		return {'0', '0', '0'}
 	end
 	local t = redis.call('TIME')
@@ -42,11 +43,15 @@ local out = {e, '', ''}
 for i = 4, #ARGV do
 	local f = 'u' .. ARGV[i]
 	local cur = redis.call('HGET', k, f)
-	if op == 'a' then
+	if op ~= 'r' then
 		if not cur then
 			v = v + 1
 			n = n + 1
-			redis.call('HSET', k, f, string.format('%d', v) .. '\n' .. h)
+			local since = string.format('%d', v)
+			if op == 's' then
+				since = '0'
+			end
+			redis.call('HSET', k, f, since .. '\n' .. h)
 			out[#out + 1] = ARGV[i]
 			out[#out + 1] = string.format('%d', v)
 		elseif not string.find(cur .. '\n', '\n' .. h .. '\n', 1, true) then
@@ -96,6 +101,12 @@ const rosterBatch = 500
 // members take several scripts, each atomic.
 func (s *Store) RosterAdd(ctx context.Context, key, holder string, members ...string) (store.RosterState, error) {
 	return s.roster(ctx, "a", key, holder, members)
+}
+
+// RosterRestore is RosterAdd for members that were there before the
+// roster was lost, in a script; see store.Roster.
+func (s *Store) RosterRestore(ctx context.Context, key, holder string, members ...string) (store.RosterState, error) {
+	return s.roster(ctx, "s", key, holder, members)
 }
 
 // RosterRemove takes holder away from each member of the roster at key, in

@@ -20,6 +20,7 @@ func runRoster(t *testing.T, open func(t *testing.T) store.Roster) {
 	}{
 		{"RosterHolders", testRosterHolders},
 		{"RosterMembers", testRosterMembers},
+		{"RosterRestore", testRosterRestore},
 		{"RosterMissing", testRosterMissing},
 		{"RosterIdleKeepsEpoch", testRosterIdleKeepsEpoch},
 		{"RosterLostGetsLaterEpoch", testRosterLostGetsLaterEpoch},
@@ -120,6 +121,31 @@ func testRosterMembers(t *testing.T, r store.Roster) {
 		states[1].Epoch != 0 || states[1].Version != 0 || states[1].Count != 0 || states[2].Version != 4 {
 		t.Fatalf("RosterStates = %+v", states)
 	}
+}
+
+// A restored member appears like an added one, at version 0 for
+// RosterMembers; restoring one present only adds the holder.
+func testRosterRestore(t *testing.T, r store.Roster) {
+	rosterAdd(t, r, "k", "h1", "a")
+	st, err := r.RosterRestore(ctx(t), "k", "h2", "a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, "restore", st, 2, 2, "b@2")
+	if _, err := r.RosterRestore(ctx(t), "k", "", "c"); !errors.Is(err, store.ErrBadHolder) {
+		t.Fatalf("RosterRestore with no holder: %v", err)
+	}
+	wantState(t, "a keeps h2", rosterRemove(t, r, "k", "h1", "a"), 2, 2)
+	_, members, err := r.RosterMembers(ctx(t), "k")
+	if err != nil || len(members) != 2 || members["a"] != 1 || members["b"] != 0 {
+		t.Fatalf("RosterMembers = %v, %v; want a@1, b@0", members, err)
+	}
+	wantState(t, "b's only holder", rosterRemove(t, r, "k", "h2", "b"), 3, 1, "b@3")
+	st, err = r.RosterRestore(ctx(t), "fresh", "h", "x")
+	if err != nil || st.Epoch == 0 {
+		t.Fatalf("RosterRestore on a missing roster: %+v, %v", st, err)
+	}
+	wantState(t, "restore creates", st, 1, 1, "x@1")
 }
 
 // Reading or removing from a missing roster does not create it.

@@ -39,10 +39,11 @@ func main() {
 		pingInterval = flag.Duration("ping-interval", 25*time.Second, "Config.PingInterval")
 		pingTimeout  = flag.Duration("ping-timeout", 20*time.Second, "Config.PingTimeout")
 		historySize  = flag.Int("history", 0, "Route.History.Size: messages kept per room (0: none)")
+		presence     = flag.Bool("presence", false, "presence events in every room, and a hook that prints \"HOOK <room> <user> joined|left\"")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := run(*addr, *redisURL, *prefix, *id, *presenceTTL, *pingInterval, *pingTimeout, *historySize, log); err != nil {
+	if err := run(*addr, *redisURL, *prefix, *id, *presenceTTL, *pingInterval, *pingTimeout, *historySize, *presence, log); err != nil {
 		log.Error("server: " + err.Error())
 		os.Exit(1)
 	}
@@ -54,7 +55,7 @@ type say struct {
 	Text string `json:"text"`
 }
 
-func run(addr, redisURL, prefix, id string, ttl, pingInterval, pingTimeout time.Duration, historySize int, log *slog.Logger) error {
+func run(addr, redisURL, prefix, id string, ttl, pingInterval, pingTimeout time.Duration, historySize int, presence bool, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	backends, err := cluster.Redis(ctx, redisURL, cluster.Options{Prefix: prefix})
@@ -78,7 +79,17 @@ func run(addr, redisURL, prefix, id string, ttl, pingInterval, pingTimeout time.
 		}),
 		middleware.Validate, middleware.RateLimit(middleware.RateLimitOpts{}))
 	inst := mux.InstanceID
-	mux.Route(realtime.Route{History: realtime.History{Size: historySize}, Events: map[string]realtime.Event{
+	var events *realtime.Presence
+	if presence {
+		events = &realtime.Presence{Mode: realtime.PresenceEvents, OnChange: func(c realtime.PresenceChange) {
+			action := "left"
+			if c.Joined {
+				action = "joined"
+			}
+			fmt.Printf("HOOK %s %s %s\n", c.Room, c.User, action)
+		}}
+	}
+	mux.Route(realtime.Route{History: realtime.History{Size: historySize}, Presence: events, Events: map[string]realtime.Event{
 		"join": {Schema: realtime.JSON[say](), Handler: realtime.Typed(func(c *realtime.Ctx, s say) error {
 			return c.Join(s.Room)
 		})},
