@@ -188,13 +188,6 @@ func (s *server) presenceLocal(name, room, user string) bool {
 	return ns.roomUsers[room][user] > 0
 }
 
-func (s *server) presenceOccupied(name, room string) bool {
-	ns := s.namespaces[name]
-	ns.mu.RLock()
-	defer ns.mu.RUnlock()
-	return len(ns.roomUsers[room]) > 0
-}
-
 func (s *server) presenceAudience(name, room string) bool {
 	return s.namespaces[name].localCount(topicRoom, room) > 0
 }

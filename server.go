@@ -165,7 +165,7 @@ func (s *server) start(ctx context.Context) error {
 		// receives nothing.
 		s.presence = presence.New(presence.Config{
 			Store: s.store, ID: s.id, TTL: cfg.PresenceTTL, Logger: cfg.Logger, Snapshot: s.presenceSnapshot,
-			Local: s.presenceLocal, Occupied: s.presenceOccupied, Events: events,
+			Local: s.presenceLocal, Events: events,
 		})
 		s.events = s.presence.Events()
 		if err := s.presence.Claim(ctx); err != nil {

@@ -74,7 +74,9 @@ type Presence struct {
 	mu      sync.Mutex
 	dirty   bool
 	keys    map[string]struct{} // own keys known to be registered
-	rosters map[roomID]struct{} // own rosters known to be recorded
+	// rosters: the rooms recorded, with the users this process holds in
+	// their rosters.
+	rosters map[roomID]map[string]struct{}
 	// joined: users who got a socket in a room with presence events here
 	// while the instance was dirty, for the hook (see Events.Rebuild).
 	joined map[roomID]map[string]struct{}
@@ -96,9 +98,8 @@ type Config struct {
 	// users online in each namespace (Room "") and in each room.
 	Snapshot func() []Entry
 	// Local reports whether a user has a socket here in a namespace (room
-	// "") or a room; Occupied whether anyone has one in a room.
-	Local    func(ns, room, user string) bool
-	Occupied func(ns, room string) bool
+	// "") or a room.
+	Local func(ns, room, user string) bool
 	// Events, when set, turns on presence events (the Store must be a
 	// store.Roster): Presence makes them, with its process's token as
 	// their holder.
@@ -136,7 +137,7 @@ func New(cfg Config) *Presence {
 	p := &Presence{
 		cfg: cfg, st: cfg.Store, id: cfg.ID, ttl: cfg.TTL, aliveTTL: cfg.TTL * 3 / 4, period: cfg.TTL / 4,
 		token: uuid.NewString(),
-		keys:  make(map[string]struct{}), rosters: make(map[roomID]struct{}),
+		keys:  make(map[string]struct{}), rosters: make(map[roomID]map[string]struct{}),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if cfg.Events != nil {
@@ -391,7 +392,7 @@ func (p *Presence) resync(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.keys = make(map[string]struct{})
-	p.rosters = make(map[roomID]struct{})
+	p.rosters = make(map[roomID]map[string]struct{})
 	p.mu.Unlock()
 	want := make(map[string][]string)
 	var rooms []roomID
@@ -493,7 +494,13 @@ func (p *Presence) resyncRosters(ctx context.Context, rooms []roomID, want map[s
 			if err := p.unrecord(ctx, id); err != nil {
 				return err
 			}
+			continue
 		}
+		p.mu.Lock()
+		for _, u := range local {
+			p.rosters[id][u] = struct{}{}
+		}
+		p.mu.Unlock()
 	}
 	return nil
 }
@@ -534,9 +541,26 @@ func (p *Presence) record(ctx context.Context, id roomID) error {
 		return err
 	}
 	p.mu.Lock()
-	p.rosters[id] = struct{}{}
+	p.rosters[id] = make(map[string]struct{})
 	p.mu.Unlock()
 	return nil
+}
+
+// hold notes that this process holds a user in a room's roster (or no
+// longer does), and reports whether it holds nobody there any more.
+func (p *Presence) hold(id roomID, user string, held bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	users := p.rosters[id]
+	if users == nil {
+		return !held
+	}
+	if held {
+		users[user] = struct{}{}
+		return false
+	}
+	delete(users, user)
+	return len(users) == 0
 }
 
 // unrecord drops the note once this process holds nobody in the room.
@@ -668,14 +692,18 @@ func (p *Presence) sync(ctx context.Context, ns, room, user string) error {
 		if err := p.record(ctx, id); err != nil {
 			return err
 		}
-		return p.events.Set(ctx, ns, room, []string{user}, nil)
+		if err := p.events.Set(ctx, ns, room, []string{user}, nil); err != nil {
+			return err
+		}
+		p.hold(id, user, true)
+		return nil
 	}
 	if evented {
 		if err := p.events.Set(ctx, ns, room, nil, []string{user}); err != nil {
 			return err
 		}
 	}
-	if _, err := p.st.SetRemove(ctx, k, user); err != nil || !evented || p.cfg.Occupied(ns, room) {
+	if _, err := p.st.SetRemove(ctx, k, user); err != nil || !evented || !p.hold(id, user, false) {
 		return err
 	}
 	return p.unrecord(ctx, id)
