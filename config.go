@@ -101,8 +101,10 @@ type Config struct {
 	// channels (package cluster builds one on the same Redis).
 	History history.Log
 	// PresenceTTL bounds how long the users of an instance that died without
-	// a goodbye stay listed by the others (default 30s). Each instance
-	// refreshes its own entry every third of it.
+	// a goodbye stay listed by the others, and, in rooms with presence
+	// events, how long until they are announced as leaving (default 30s).
+	// Each instance refreshes its own entry every quarter of it, and its
+	// entry expires three quarters of it after the last refresh.
 	PresenceTTL time.Duration
 	// InstanceID names this instance in the cluster (default: a random id,
 	// new at each start). It must be unique among the running instances:

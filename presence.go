@@ -18,11 +18,19 @@ import (
 //
 // A user joins a room when the first of its sockets joins it, on any
 // instance, and leaves when the last one leaves, disconnects or dies with
-// its instance: once each, cluster-wide, however many sockets it has on
-// however many instances. Anonymous sockets are members (they are told) but
-// not users (they are never announced). In a cluster, the Store must
-// implement store.Roster, as the stores of this module do. See
-// docs/protocol.md for the events and RELIABILITY.md for what a Redis
+// its instance (within PresenceTTL): once each, cluster-wide, however many
+// sockets it has on however many instances. A socket that joins a room
+// hears of the users that join after it, not of those it finds there
+// (Target.Users lists them); an instance tells its sockets of each user's
+// joins and leaves in turn, join first, so a socket may hear the leave of a
+// user that joined before it, never two joins or two leaves in a row.
+// Anonymous sockets are members (they are told) but not users (they are
+// never announced).
+//
+// In a cluster, the Store must implement store.Roster, as the stores of
+// this module do: a room's users are a roster there, and the instance
+// whose join or leave changed it announces the change. See
+// docs/protocol.md for the events, and RELIABILITY.md for what a Redis
 // outage or a crashed instance does to them.
 type Presence struct {
 	// Mode is the mode of every room of the namespace, unless Rooms is set.
@@ -31,13 +39,13 @@ type Presence struct {
 	// give one answer per name, the same on every instance.
 	Rooms func(room string) PresenceMode
 	// OnChange, when set, is called once for each user that joins or
-	// leaves a room with presence events, cluster-wide, on the instance
-	// that saw the change (for a dead instance's users, one that reaped
-	// it). Calls on one instance are made one at a time, in order, from a
-	// goroutine of the mux: a slow OnChange delays the next calls, not the
-	// sockets. The order of a user's changes seen on two instances is
-	// given by PresenceChange.Count only in so far as rosters go: use the
-	// store, or Target.Users, for state that must be exact.
+	// leaves a room with presence events, cluster-wide: on the instance
+	// whose socket made the change, or, for the users of an instance that
+	// died, on one of the instances that saw it die. The calls of one
+	// instance are made one at a time, in order, from a goroutine of the
+	// mux, so a slow OnChange delays the next calls, not the sockets; a
+	// user's changes on two instances may be seen by their two OnChange in
+	// either order. A panic is logged.
 	OnChange func(PresenceChange)
 	// CountInterval is how often at most each room in PresenceCounts mode
 	// sends its count (default 1s): changes in between are coalesced.

@@ -179,13 +179,13 @@ func (p *Presence) claimPoll() time.Duration {
 // When no process holds the id, claim takes it at once (atomically: of two
 // processes starting together with one id, one gets it and the other sees
 // it held). When the alive key is held, it is either a live process, which
-// rewrites the key every ttl/3, or a process that died without a goodbye
-// (a crash, a kill), whose key expires within 3/4 of the ttl. claim watches the
-// key: if it changes, claim fails with ErrInstanceIDInUse; if it expires,
-// claim takes the id. So a process restarted with the id of one that
-// crashed starts at most one ttl after the crash, the moment the rest of the
-// cluster considers the crashed one dead, and says so in the log. ctx bounds
-// the wait.
+// rewrites the key every ttl/4, or a process that died without a goodbye
+// (a crash, a kill), whose key expires within 3/4 of the ttl. claim watches
+// the key: if it changes, claim fails with ErrInstanceIDInUse; if it
+// expires, claim takes the id. So a process restarted with the id of one
+// that crashed starts at most 3/4 of the ttl after the crash, the moment
+// the rest of the cluster considers the crashed one dead, and says so in
+// the log. ctx bounds the wait.
 func (p *Presence) Claim(ctx context.Context) error {
 	var (
 		seen    []byte
