@@ -378,8 +378,11 @@ func TestPresenceAfterRedisRestartedEmpty(t *testing.T) {
 
 	after := []string{"r bob join", "r alice leave"}
 	for _, o := range []*observer{oa, ob} {
-		o.waitFor(t, after...)
-		t.Logf("%s was told of the outage's changes %v after Redis came back (TTL %v)", o.name, time.Since(back).Round(time.Millisecond), ttl)
+		o.waitFor(t, after[0])
+		joined := time.Since(back)
+		o.waitFor(t, after[1])
+		t.Logf("%s was told that bob joined %v and that alice left %v after Redis came back (TTL %v)",
+			o.name, joined.Round(time.Millisecond), time.Since(back).Round(time.Millisecond), ttl)
 	}
 	// Nothing more comes: wait for a few more heartbeats (PresenceTTL/4).
 	time.Sleep(ttl)

@@ -63,6 +63,10 @@ type EventsConfig struct {
 	// no socket here, is kept, to recognise late cluster messages (zero on
 	// a single instance, where nothing arrives late).
 	Linger time.Duration
+	// Settle is how long a sweep waits before it acts on what it found:
+	// versions that have not arrived, or a roster made again (by then,
+	// every instance has re-added its users). One presence heartbeat.
+	Settle time.Duration
 	Logger *slog.Logger
 }
 
@@ -112,20 +116,19 @@ type room struct {
 	// before were there before it, and were never announced to it.
 	baseEpoch, base int64
 	// moved: the view went on to a later epoch (the roster was lost and
-	// made again) and holds users from the earlier one; sweeps counts the
-	// sweeps since.
-	moved  bool
-	sweeps int
+	// made again), at movedAt, and may hold users from the earlier one.
+	moved   bool
+	movedAt time.Time
 	// Events: the newest statement per user, and which versions of the
 	// epoch arrived (all below next, and those in got).
 	users map[string]*userView
 	next  int64
 	got   map[int64]struct{}
-	// What the previous sweep read, and for how many sweeps the view has
-	// been on an epoch other than the roster's.
-	check    store.RosterState
-	checked  bool
-	mismatch int
+	// What a sweep read at least Settle ago (at checkAt), and since when
+	// the view has been on an epoch other than the roster's.
+	check         store.RosterState
+	checkAt       time.Time
+	mismatchSince time.Time
 
 	// Counts: the newest count known, the one the sockets here were last
 	// sent, and whether this instance changed it since it last published.
@@ -367,7 +370,7 @@ func (e *Events) note(r *room, epoch, version int64) {
 			return
 		}
 		if r.epoch != 0 {
-			r.moved, r.sweeps = true, 0
+			r.moved, r.movedAt = true, time.Now()
 		}
 		r.epoch, r.next, r.got = epoch, 1, nil
 	}

@@ -141,7 +141,11 @@ func New(cfg Config) *Presence {
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if cfg.Events != nil {
-		p.events = NewEvents(*cfg.Events, p.token)
+		ec := *cfg.Events
+		if ec.Settle == 0 {
+			ec.Settle = p.period
+		}
+		p.events = NewEvents(ec, p.token)
 	}
 	return p
 }

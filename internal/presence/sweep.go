@@ -18,12 +18,12 @@ import (
 // the presence heartbeat, and reads a room's members only when its view
 // is behind:
 //
-//   - versions of the roster that a sweep saw and that have not arrived by
-//     the next one were lost on the way;
-//   - a roster on another epoch than the view for two sweeps in a row, or
-//     a view that went on to a later epoch two sweeps ago, was lost and
-//     made again (the instances re-add their users on their first
-//     heartbeat after Redis is back, within one period);
+//   - versions of the roster that a sweep saw and that have not arrived
+//     Settle later were lost on the way;
+//   - a roster on another epoch than the view for Settle, or a view that
+//     went on to a later epoch Settle ago, was lost and made again (the
+//     instances re-add their users on their first heartbeat after Redis is
+//     back, within Settle);
 //   - a room with counts takes the roster's count when it is newer.
 //
 // A repair announces to the sockets here the difference between the view
@@ -77,31 +77,33 @@ func (e *Events) Sweep(ctx context.Context) error {
 // behind compares a view with its roster's state and reports whether the
 // view must be repaired from the members. e.mu is held.
 func (e *Events) behind(r *room, st store.RosterState, now time.Time) bool {
-	prev, had := r.check, r.checked
-	r.check, r.checked = st, true
-	if st.Epoch != r.epoch {
-		r.mismatch++
-	} else {
-		r.mismatch = 0
+	settled := func(since time.Time) bool { return !since.IsZero() && now.Sub(since) >= e.cfg.Settle }
+	if st.Epoch == r.epoch {
+		r.mismatchSince = time.Time{}
+	} else if r.mismatchSince.IsZero() {
+		r.mismatchSince = now
 	}
 	if r.mode == ModeCounts {
 		switch {
 		case r.count.Less(st.Epoch, st.Version):
 			e.countState(r, st, false, now)
-		case r.mismatch >= 2:
+		case settled(r.mismatchSince):
 			// The roster is gone, or older than the view: it was lost,
 			// and nobody made it again.
 			r.count = store.RosterState{Epoch: st.Epoch, Version: st.Version, Count: st.Count}
-			r.epoch, r.mismatch = st.Epoch, 0
+			r.epoch, r.mismatchSince = st.Epoch, time.Time{}
 			e.countState(r, r.count, false, now)
 		}
 		return false
 	}
-	if r.moved {
-		r.sweeps++
+	// Versions a sweep saw at least Settle ago that have not arrived were
+	// lost on the way.
+	lost := false
+	if r.checkAt.IsZero() || settled(r.checkAt) {
+		lost = !r.checkAt.IsZero() && r.check.Epoch == r.epoch && r.next <= r.check.Version
+		r.check, r.checkAt = st, now
 	}
-	return r.mismatch >= 2 || (r.moved && r.sweeps >= 2) ||
-		(had && prev.Epoch == r.epoch && r.next <= prev.Version)
+	return lost || settled(r.mismatchSince) || (r.moved && settled(r.movedAt))
 }
 
 // repair brings a view to the roster's members as of st. e.mu is held.
@@ -124,7 +126,7 @@ func (e *Events) repair(r *room, st store.RosterState, members map[string]int64,
 		e.statement(r, stmt{epoch, version, m, true, false}, false, now)
 	}
 	r.epoch, r.next, r.got = st.Epoch, st.Version+1, nil
-	r.moved, r.mismatch, r.check = false, 0, st
+	r.moved, r.mismatchSince, r.check, r.checkAt = false, time.Time{}, st, now
 }
 
 // prune drops the views of rooms that have had no socket here for Linger,
