@@ -36,7 +36,8 @@ type Presence struct {
 	// Mode is the mode of every room of the namespace, unless Rooms is set.
 	Mode PresenceMode
 	// Rooms, when set, picks the mode of each room by its name. It must
-	// give one answer per name, the same on every instance.
+	// give one answer per name, the same on every instance. A panic in it is
+	// logged, and leaves the room off.
 	Rooms func(room string) PresenceMode
 	// OnChange, when set, is called once for each user that joins or
 	// leaves a room with presence events, cluster-wide: on the instance
@@ -118,9 +119,20 @@ func checkPresence(p *Presence) string {
 func (s *server) startPresence() (*presence.EventsConfig, error) {
 	spaces := make(map[string]presence.Namespace)
 	for name, ns := range s.namespaces {
-		if p := ns.presence; p != nil {
-			spaces[name] = presence.Namespace{Mode: p.mode, Hook: p.hook(), Interval: p.CountInterval}
+		p := ns.presence
+		if p == nil {
+			continue
 		}
+		n := presence.Namespace{Interval: p.CountInterval, Mode: func(string) presence.Mode { return presence.Mode(p.Mode) }}
+		if p.Rooms != nil {
+			n.Mode = func(room string) presence.Mode { return presence.Mode(p.Rooms(room)) }
+		}
+		if p.OnChange != nil {
+			n.Hook = func(c presence.Change) {
+				p.OnChange(PresenceChange{Namespace: c.NS, Room: c.Room, User: c.User, Joined: c.Joined, Count: c.Count})
+			}
+		}
+		spaces[name] = n
 	}
 	if len(spaces) == 0 {
 		return nil, nil
@@ -154,22 +166,6 @@ func (s *server) startPresence() (*presence.EventsConfig, error) {
 		return s.publish(context.Background(), roomTopic(ns, room), "", m)
 	}
 	return &cfg, nil
-}
-
-func (p *Presence) mode(room string) presence.Mode {
-	if p.Rooms != nil {
-		return presence.Mode(p.Rooms(room))
-	}
-	return presence.Mode(p.Mode)
-}
-
-func (p *Presence) hook() func(presence.Change) {
-	if p.OnChange == nil {
-		return nil
-	}
-	return func(c presence.Change) {
-		p.OnChange(PresenceChange{Namespace: c.NS, Room: c.Room, User: c.User, Joined: c.Joined, Count: c.Count})
-	}
 }
 
 // syncPresence brings the presence of a user in a namespace (room "") or a

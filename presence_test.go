@@ -176,6 +176,8 @@ func TestPresenceCountsCoalesced(t *testing.T) {
 	mux, _ := presenceMux(realtime.Config{Limits: realtime.Limits{ConnectionsPerIP: -1}}, realtime.Presence{
 		Rooms: func(room string) realtime.PresenceMode {
 			switch {
+			case room == "boom":
+				panic("a careless Rooms")
 			case strings.HasPrefix(room, "big"):
 				return realtime.PresenceCounts
 			case room == "quiet":
@@ -227,6 +229,9 @@ func TestPresenceCountsCoalesced(t *testing.T) {
 	}
 	t.Logf("%d users joined in %v; the observer got %d counts: %v", users, took.Round(time.Millisecond), len(counts), counts)
 
+	// A Rooms that panics leaves the room without presence events.
+	mustJoin(t, obs, "boom")
+	mustLeave(t, obs, "boom")
 	// A second socket of a user already there gets the count at once and
 	// changes nothing.
 	again := dialAs(t, srv, "/", "u00")

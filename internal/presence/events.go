@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -180,11 +181,21 @@ func (e *Events) ModeOf(ns, room string) Mode {
 	return e.choose(ns, room)
 }
 
-func (e *Events) choose(ns, room string) Mode {
+// choose asks the namespace's setting for a room's mode. A mode out of
+// range is off, and so is a room whose choice panicked (logged): room
+// names come from clients.
+func (e *Events) choose(ns, room string) (m Mode) {
 	n, ok := e.cfg.Namespaces[ns]
 	if !ok || n.Mode == nil || room == "" {
 		return ModeOff
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			e.cfg.Logger.Error("realtime: panic in Presence.Rooms; the room has no presence events",
+				"namespace", ns, "room", room, "panic", fmt.Sprint(p))
+			m = ModeOff
+		}
+	}()
 	if m := n.Mode(room); m <= ModeCounts {
 		return m
 	}
