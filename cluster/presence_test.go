@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -413,4 +414,20 @@ func presenceEvents(t *testing.T, msgs []realtimetest.Message) []string {
 		out = append(out, d.Room+" "+d.User+" "+d.Action)
 	}
 	return out
+}
+
+// Room names and user ids are opaque to presence events: the characters
+// the roster and the cluster messages use as separators are ordinary in
+// them.
+func TestPresenceOddNamesAcrossInstances(t *testing.T) {
+	a, b := twoInstances(t, clusterOpts{presence: &realtime.Presence{Mode: realtime.PresenceEvents}})
+	const room = "a:b\n{c} \"é\" #e u"
+	oa := observe("observer on a", a.dial(t, "obs"))
+	joinRoom(t, oa.cl, room)
+	oa.waitFor(t, room+" obs join")
+	user := `"q\n`
+	cl := b.dial(t, url.QueryEscape(user))
+	joinRoom(t, cl, room)
+	leaveRoom(t, cl, room)
+	oa.waitFor(t, room+" "+user+" join", room+" "+user+" leave")
 }
