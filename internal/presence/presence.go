@@ -580,7 +580,9 @@ func (p *Presence) unrecord(ctx context.Context, id roomID) error {
 
 // reap removes every process that held an instance id from the rosters it
 // recorded: the users of its set in each room, a superset of those it
-// held there.
+// held there. Each room reaped leaves the record, so that a reap cut short
+// (a dead instance with many rooms, a heartbeat's deadline) goes on where
+// it stopped.
 func (p *Presence) reap(ctx context.Context, id string) error {
 	entries, err := p.st.SetMembers(ctx, recordKey(id))
 	if err != nil {
@@ -591,6 +593,10 @@ func (p *Presence) reap(ctx context.Context, id string) error {
 			if err := p.reapRoom(ctx, id, tok, room); err != nil {
 				return err
 			}
+		}
+		// Done with this room: a reap cut short goes on from the next.
+		if _, err := p.st.SetRemove(ctx, recordKey(id), en); err != nil {
+			return err
 		}
 	}
 	return nil
