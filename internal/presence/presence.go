@@ -732,8 +732,8 @@ func (p *Presence) Users(ctx context.Context, ns, room string) ([]string, error)
 			if !errors.Is(err, store.ErrNotFound) {
 				return nil, err
 			}
-			if id != p.id {
-				p.forget(ctx, id)
+			if id != p.id && p.events == nil {
+				p.forget(ctx, id) // with presence events, the heartbeat's sweep does, announcing
 			}
 			continue
 		}
