@@ -720,7 +720,8 @@ func (p *Presence) sync(ctx context.Context, ns, room, user string) error {
 }
 
 // Users lists the users of a namespace (room "") or of a room over every
-// live instance, sorted, deleting the entries of dead instances.
+// live instance, sorted, deleting the entries of dead instances (with
+// presence events, the heartbeat's sweep reaps them instead).
 func (p *Presence) Users(ctx context.Context, ns, room string) ([]string, error) {
 	ids, err := p.st.SetMembers(ctx, presenceInstances)
 	if err != nil {
