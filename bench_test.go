@@ -14,11 +14,11 @@ import (
 // alone.
 type discard struct{}
 
-func (discard) Deliver(*link.Message)         {}
-func (discard) Ack(int64, []byte, bool)       {}
-func (discard) Accept(link.Accepted)          {}
-func (discard) Refuse(string, []byte, uint16) {}
-func (discard) Close(uint16, string)          {}
+func (discard) Deliver(*link.Message)           {}
+func (discard) Ack(int64, []byte, link.AckKind) {}
+func (discard) Accept(link.Accepted)            {}
+func (discard) Refuse(string, []byte, uint16)   {}
+func (discard) Close(uint16, string)            {}
 func (discard) Request(context.Context, string, []byte) (json.RawMessage, error) {
 	return nil, link.ErrNoClientAcks
 }

@@ -171,7 +171,7 @@ func (s *server) publish(ctx context.Context, name, except string, msg *link.Mes
 	if s.broker == nil {
 		return nil
 	}
-	return s.enqueue(name, relay.AppendEmit(nil, s.id, except, msg.Event, msg.Data))
+	return s.enqueue(name, relay.AppendEmit(nil, s.id, except, msg.Event, msg.Data, msg.Spread))
 }
 
 // publishControl queues a control operation for the other instances.
@@ -215,6 +215,8 @@ func (s *server) receive(name string, payload []byte) {
 	case t.kind == topicRoom && s.events != nil && (m.Event == EventPresence || m.Event == EventPresenceCount):
 		s.events.Receive(t.ns.name, t.name, m.Event, m.Data)
 	default:
-		t.ns.deliver(t.kind, t.name, m.Except, link.NewMessage(m.Event, m.Data))
+		msg := link.NewMessage(m.Event, m.Data)
+		msg.Spread = m.Spread
+		t.ns.deliver(t.kind, t.name, m.Except, msg)
 	}
 }

@@ -16,19 +16,20 @@ import (
 
 // Defaults applied by Config.withDefaults, the same as loly's.
 const (
-	DefaultPath                = "/wss"
-	DefaultPingInterval        = 25 * time.Second
-	DefaultPingTimeout         = 20 * time.Second
-	DefaultMaxPayloadBytes     = 64 << 10
-	DefaultConnectionsPerIP    = 20
-	DefaultEventsPerSecond     = 30
-	DefaultBurst               = 60
-	DefaultSendQueueBytes      = 1 << 20
-	DefaultWriteTimeout        = 10 * time.Second
-	DefaultHandshakeTimeout    = 10 * time.Second
-	DefaultMaxRoomsPerSocket   = 100
-	DefaultPresenceTTL         = 30 * time.Second
-	defaultCoalescedFrameBytes = 64 << 10
+	DefaultPath                   = "/wss"
+	DefaultPingInterval           = 25 * time.Second
+	DefaultPingTimeout            = 20 * time.Second
+	DefaultMaxPayloadBytes        = 64 << 10
+	DefaultConnectionsPerIP       = 20
+	DefaultEventsPerSecond        = 30
+	DefaultBurst                  = 60
+	DefaultSendQueueBytes         = 1 << 20
+	DefaultWriteTimeout           = 10 * time.Second
+	DefaultHandshakeTimeout       = 10 * time.Second
+	DefaultMaxRoomsPerSocket      = 100
+	DefaultPresenceTTL            = 30 * time.Second
+	DefaultSocketIOConnectTimeout = 45 * time.Second
+	defaultCoalescedFrameBytes    = 64 << 10
 )
 
 // Config configures a Mux. The zero value is a working single-instance
@@ -85,6 +86,11 @@ type Config struct {
 	// default unchanged socket.io-client 4.x apps are served beside native
 	// clients; see docs/socketio.md.
 	DisableSocketIO bool
+	// SocketIOConnectTimeout bounds how long a Socket.IO connection may stay
+	// open without joining a namespace (default 45s, Socket.IO's
+	// connectTimeout); it is then closed. Native sockets join theirs at the
+	// handshake.
+	SocketIOConnectTimeout time.Duration
 
 	// Store is the shared state behind Ctx.Store, and in a cluster the home
 	// of presence (default: in memory, for one instance). With a Broker it
@@ -189,6 +195,9 @@ func (c Config) withDefaults() Config {
 	if c.PresenceTTL == 0 {
 		c.PresenceTTL = DefaultPresenceTTL
 	}
+	if c.SocketIOConnectTimeout == 0 {
+		c.SocketIOConnectTimeout = DefaultSocketIOConnectTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -223,8 +232,8 @@ func (c Config) Validate() error {
 	if c.PresenceTTL < 0 || (c.PresenceTTL > 0 && c.PresenceTTL < 30*time.Millisecond) {
 		bad("PresenceTTL is %v; it must be at least 30ms (default 30s)", c.PresenceTTL)
 	}
-	if c.WriteTimeout < 0 || c.HandshakeTimeout < 0 {
-		bad("WriteTimeout and HandshakeTimeout must be positive")
+	if c.WriteTimeout < 0 || c.HandshakeTimeout < 0 || c.SocketIOConnectTimeout < 0 {
+		bad("WriteTimeout, HandshakeTimeout and SocketIOConnectTimeout must be positive")
 	}
 	if c.Limits.EventsPerSecond < 0 && c.Limits.Burst > 0 {
 		bad("Limits.Burst is set but Limits.EventsPerSecond is negative (off); set both or neither")

@@ -150,6 +150,7 @@ func (ns *namespace) control(kind byte, name, except string, c *relay.Control) i
 		case relay.OpEmit:
 			if msg == nil {
 				msg = link.NewMessage(c.Event, c.Data)
+				msg.Spread = c.Spread
 			}
 			s.deliver(msg)
 		}

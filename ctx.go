@@ -47,6 +47,7 @@ type Ctx struct {
 	kind      Kind
 	event     string
 	data      json.RawMessage
+	args      []json.RawMessage
 	ackID     int64
 	acked     bool
 	requestID string
@@ -152,17 +153,44 @@ func (c *Ctx) SetContext(ctx context.Context) {
 	c.ctx = ctx
 }
 
-// Data returns the event's data as raw JSON, or nil when it had none. The
-// bytes are the Ctx's: copy them to keep them.
+// Data returns the event's data as raw JSON, or nil when it had none: a
+// native client's data, or a Socket.IO client's arguments, one argument
+// itself and several as a JSON array (Args has them one by one). Binary
+// from a Socket.IO client is {"_lolybin":"<base64>"} objects; sent back as
+// they are, they reach a Socket.IO client as binary again. The bytes are
+// the Ctx's: copy them to keep them.
 func (c *Ctx) Data() json.RawMessage { return c.data }
 
-// Bind decodes the event's data into v. A failure is a BAD_PAYLOAD *Error,
-// naming the field when it can.
+// Args returns the event's arguments as raw JSON, as they came: a
+// Socket.IO client may send several (socket.emit("move", x, y)), a native
+// client sends one, its data (none when it had no data). Binary
+// attachments are {"_lolybin":"<base64>"} objects, which a Binary decodes.
+// The slices are the Ctx's: copy them to keep them.
+func (c *Ctx) Args() []json.RawMessage {
+	if c.args == nil && c.data != nil {
+		return []json.RawMessage{c.data}
+	}
+	return c.args
+}
+
+// Bind decodes the event's data into v. Binary, from a Socket.IO client's
+// attachments or a native client's base64 strings, decodes into Binary and
+// []byte fields. A failure is a BAD_PAYLOAD *Error, naming the field when
+// it can.
 func (c *Ctx) Bind(v any) error {
 	if len(c.data) == 0 {
 		return decodeJSON([]byte("null"), v, false)
 	}
 	return decodeJSON(c.data, v, false)
+}
+
+// BindArg decodes argument i (see Args) into v, the way Bind decodes the
+// data; a missing argument decodes as JSON null.
+func (c *Ctx) BindArg(i int, v any) error {
+	if args := c.Args(); i >= 0 && i < len(args) {
+		return decodeJSON(args[i], v, false)
+	}
+	return decodeJSON([]byte("null"), v, false)
 }
 
 // Value returns the data as validated by the event's schema (set by the
@@ -221,7 +249,31 @@ func (c *Ctx) Ack(data any) error {
 		return err
 	}
 	c.acked = true
-	c.socket.ack(c.ackID, payload, false)
+	c.socket.ack(c.ackID, payload, link.AckValue)
+	return nil
+}
+
+// AckArgs acknowledges the client's event with several arguments, which a
+// Socket.IO client's callback receives as its arguments. A native client
+// receives one value, as Ctx.Data reads: one argument itself, several as
+// a JSON array, none as no data. Otherwise it is Ack.
+func (c *Ctx) AckArgs(args ...any) error {
+	if c.ackID <= 0 {
+		return nil
+	}
+	if c.acked {
+		return errors.New("realtime: event already acknowledged")
+	}
+	msg, err := argsMessage("", args)
+	if err != nil {
+		return err
+	}
+	kind := link.AckValue
+	if msg.Spread {
+		kind = link.AckArgs
+	}
+	c.acked = true
+	c.socket.ack(c.ackID, msg.Data, kind)
 	return nil
 }
 
@@ -300,6 +352,6 @@ func DefaultErrorHandler(c *Ctx, err error) {
 	c.socket.deliver(link.NewMessage(EventError, body))
 	if c.ackID > 0 && !c.acked {
 		c.acked = true
-		c.socket.ack(c.ackID, body, true)
+		c.socket.ack(c.ackID, body, link.AckError)
 	}
 }

@@ -1,8 +1,12 @@
 package realtime
 
 import (
+	"bytes"
 	"encoding/json"
+	"reflect"
+	"strconv"
 
+	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/internal/wire"
 )
 
@@ -29,15 +33,59 @@ const (
 // Binary is a byte slice that travels as binary where the protocol can carry
 // it: a Socket.IO attachment, which a JavaScript client receives as an
 // ArrayBuffer or Buffer. In the native protocol, which is JSON text, it is
-// a base64 string. Binary received from a Socket.IO client reaches handlers
-// as a base64 string in the data, so Bind and Typed decode it into a Binary
-// or []byte field.
+// a base64 string.
+//
+// Binary a Socket.IO client sends stays binary: in Ctx.Data and Ctx.Args
+// each attachment is a mark, {"_lolybin":"<base64>"}, that goes back out as
+// binary when sent on as it is; Bind and Typed decode it into a Binary or
+// []byte field (a native client's base64 string too).
 type Binary []byte
 
 // MarshalJSON encodes the bytes with a mark that each wire format turns
 // into its own form of binary.
 func (b Binary) MarshalJSON() ([]byte, error) {
 	return wire.AppendBinary(nil, b), nil
+}
+
+// UnmarshalJSON decodes a mark of binary, a base64 string or null.
+func (b *Binary) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	if len(data) > 0 && data[0] == '{' {
+		var mark struct {
+			B *string `json:"_lolybin"` // wire.BinaryKey
+		}
+		if json.Unmarshal(data, &mark) != nil || mark.B == nil {
+			return &json.UnmarshalTypeError{Value: "object", Type: reflect.TypeFor[Binary]()}
+		}
+		data = []byte(strconv.Quote(*mark.B))
+	}
+	var raw []byte
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return &json.UnmarshalTypeError{Value: "value", Type: reflect.TypeFor[Binary]()}
+	}
+	*b = raw
+	return nil
+}
+
+// argsMessage is the message of an event with several arguments: one is
+// the event's data, none is no data, several are a JSON array that codecs
+// with several arguments per event spread.
+func argsMessage(event string, args []any) (*link.Message, error) {
+	switch len(args) {
+	case 0:
+		return link.NewMessage(event, nil), nil
+	case 1:
+		data, err := json.Marshal(args[0])
+		if err != nil {
+			return nil, err
+		}
+		return link.NewMessage(event, data), nil
+	}
+	data, err := json.Marshal(args)
+	if err != nil {
+		return nil, err
+	}
+	return &link.Message{Event: event, Data: data, Spread: true}, nil
 }
 
 // encodeData turns a value into the JSON an envelope carries. nil stays nil

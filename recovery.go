@@ -73,9 +73,9 @@ func (ns *namespace) window() time.Duration {
 // cluster the log publishes it in the same step and every instance, this one
 // included, delivers it when it comes back from the broker; alone, the
 // instance delivers it itself. Nothing is delivered when the append fails.
-func (t Target) emitLogged(h History, event string, payload []byte) error {
+func (t Target) emitLogged(h History, msg *link.Message) error {
 	ns, srv := t.ns, t.ns.srv
-	body := relay.AppendEmit(nil, srv.id, t.except, event, payload)
+	body := relay.AppendEmit(nil, srv.id, t.except, msg.Event, msg.Data, msg.Spread)
 	ctx, cancel := context.WithTimeout(t.ctx, 2*time.Second)
 	defer cancel()
 	if srv.broker != nil {
@@ -91,24 +91,23 @@ func (t Target) emitLogged(h History, event string, payload []byte) error {
 	if err != nil {
 		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: append to history: %w", err)}
 	}
-	ns.router.Accept(catchup.Item{Room: t.name, Pos: pos, Prev: prev, Except: t.except, Msg: loggedMessage(t.name, pos, event, payload)})
+	ns.router.Accept(catchup.Item{Room: t.name, Pos: pos, Prev: prev, Except: t.except, Msg: loggedMessage(t.name, pos, msg)})
 	return nil
 }
 
-// loggedMessage is a message of a room with history, with its position.
-func loggedMessage(room string, pos history.Position, event string, data []byte) *link.Message {
-	m := link.NewMessage(event, data)
+// loggedMessage makes m a message of a room with history, at its position.
+func loggedMessage(room string, pos history.Position, m *link.Message) *link.Message {
 	m.Room, m.Pos, m.Seq = room, pos.String(), pos.Seq
 	return m
 }
 
 // receiveLogged delivers a frame a history log published.
 func (s *server) receiveLogged(t topic, pos history.Position, prev uint64, body []byte) {
-	except, event, data, ok := parseLogged(body)
+	except, msg, ok := parseLogged(body)
 	if !ok || t.kind != topicRoom {
 		return
 	}
-	t.ns.router.Accept(catchup.Item{Room: t.name, Pos: pos, Prev: prev, Except: except, Msg: loggedMessage(t.name, pos, event, data)})
+	t.ns.router.Accept(catchup.Item{Room: t.name, Pos: pos, Prev: prev, Except: except, Msg: loggedMessage(t.name, pos, msg)})
 }
 
 // initRouter sets the functions of the namespace's router.
@@ -128,12 +127,12 @@ func (ns *namespace) initRouter() {
 func entriesOf(room, epoch string, entries []history.Entry) []catchup.Item {
 	out := make([]catchup.Item, 0, len(entries))
 	for _, e := range entries {
-		except, event, data, ok := parseLogged(e.Payload)
+		except, msg, ok := parseLogged(e.Payload)
 		if !ok {
 			continue
 		}
 		pos := history.Position{Epoch: epoch, Seq: e.Seq}
-		out = append(out, catchup.Item{Room: room, Pos: pos, Except: except, Msg: loggedMessage(room, pos, event, data)})
+		out = append(out, catchup.Item{Room: room, Pos: pos, Except: except, Msg: loggedMessage(room, pos, msg)})
 	}
 	return out
 }
@@ -385,10 +384,12 @@ func (c *Ctx) History(room, since string) ([]HistoryMessage, error) {
 
 // parseLogged reads an emit a log kept: a cluster message (see
 // internal/relay), whichever instance wrote it.
-func parseLogged(b []byte) (except, event string, data []byte, ok bool) {
+func parseLogged(b []byte) (except string, msg *link.Message, ok bool) {
 	m, ok := relay.Parse(b, "")
 	if !ok || m.Control != nil {
-		return "", "", nil, false
+		return "", nil, false
 	}
-	return m.Except, m.Event, m.Data, true
+	msg = link.NewMessage(m.Event, m.Data)
+	msg.Spread = m.Spread
+	return m.Except, msg, true
 }

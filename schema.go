@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/invopop/validation"
+
+	"github.com/lolyjs/realtime/internal/wire"
 )
 
 // Schema turns an event's raw JSON data into a typed, validated value. It is
@@ -78,8 +80,10 @@ func (s jsonSchema[T]) Parse(data json.RawMessage) (any, error) {
 }
 
 // decodeJSON decodes data into v and reports failures as BAD_PAYLOAD with a
-// field-level detail where encoding/json names the field.
+// field-level detail where encoding/json names the field. Binary marks are
+// read as base64 strings, which []byte and Binary fields decode.
 func decodeJSON(data []byte, v any, disallowUnknown bool) error {
+	data = wire.NativeBinary(data)
 	var err error
 	if disallowUnknown {
 		// Only a Decoder can refuse unknown fields; it costs a buffer.

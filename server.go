@@ -22,6 +22,7 @@ import (
 	"github.com/lolyjs/realtime/internal/presence"
 	"github.com/lolyjs/realtime/internal/publish"
 	"github.com/lolyjs/realtime/internal/socketio"
+	"github.com/lolyjs/realtime/internal/wsconn"
 	"github.com/lolyjs/realtime/store"
 	"github.com/lolyjs/realtime/store/memory"
 )
@@ -204,7 +205,7 @@ func (s *server) start(ctx context.Context) error {
 			HandshakeTimeout: cfg.HandshakeTimeout,
 			Logger:           cfg.Logger,
 			Admit:            s.admitSession,
-		}, socketio.NewServer(sioHandler{s}, cfg.Logger))
+		}, socketio.NewServer(sioHandler{s}, socketio.Config{Logger: cfg.Logger, ConnectTimeout: cfg.SocketIOConnectTimeout}))
 	}
 	s.started.Store(true)
 	return nil
@@ -283,43 +284,53 @@ var ErrInstanceIDInUse = presence.ErrInstanceIDInUse
 
 // ServeHTTP serves a client: a native WebSocket, upgraded into the
 // namespace named by the rest of its URL path, or a Socket.IO client's
-// Engine.IO requests (those with an EIO query parameter), after the origin
-// check (403) and, for a new connection, the per-address limit (429).
+// Engine.IO requests, after the origin check (403) and, for a new
+// connection, the per-address limit (429). The query tells them apart: a
+// request with an EIO or transport parameter is Engine.IO's, served at the
+// mux's root path only (404 elsewhere, and everywhere with
+// Config.DisableSocketIO), never a native socket. Every refusal is a
+// complete HTTP response; a refused WebSocket request also gets
+// Connection: close.
 func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := m.srv
 	if err := m.Start(context.WithoutCancel(r.Context())); err != nil {
 		s.cfg.withDefaults().Logger.Error("realtime: refusing sockets: the mux failed to start", "error", err)
-		http.Error(w, "realtime: server not started", http.StatusInternalServerError)
+		refuse(w, r, http.StatusInternalServerError, "realtime: server not started")
 		return
 	}
 	if s.closing.Load() {
-		http.Error(w, "realtime: server shutting down", http.StatusServiceUnavailable)
+		refuse(w, r, http.StatusServiceUnavailable, "realtime: server shutting down")
 		return
 	}
-	if r.URL.Query().Has("EIO") {
-		if s.eio == nil {
-			http.Error(w, "realtime: Socket.IO is not served here", http.StatusNotFound)
-			return
+	if q := r.URL.Query(); q.Has("EIO") || q.Has("transport") {
+		switch {
+		case s.eio == nil:
+			refuse(w, r, http.StatusNotFound, "realtime: Socket.IO is not served here")
+		case s.namespaceOf(r.URL.Path) != "/":
+			refuse(w, r, http.StatusNotFound, "realtime: Engine.IO requests go to the mux's root path; the namespace travels in the Socket.IO packets")
+		case !s.originAllowed(r):
+			refuse(w, r, http.StatusForbidden, "realtime: origin not allowed")
+		default:
+			s.eio.ServeHTTP(w, r)
 		}
-		if !s.originAllowed(r) {
-			http.Error(w, "realtime: origin not allowed", http.StatusForbidden)
-			return
-		}
-		s.eio.ServeHTTP(w, r)
 		return
 	}
 	ns := s.namespaces[s.namespaceOf(r.URL.Path)]
 	if ns == nil {
-		http.Error(w, "realtime: no such namespace", http.StatusNotFound)
+		refuse(w, r, http.StatusNotFound, "realtime: no such namespace")
 		return
 	}
 	if !s.originAllowed(r) {
-		http.Error(w, "realtime: origin not allowed", http.StatusForbidden)
+		refuse(w, r, http.StatusForbidden, "realtime: origin not allowed")
+		return
+	}
+	if status, problem := wsconn.CheckHandshake(r); status != 0 {
+		refuse(w, r, status, "realtime: "+problem)
 		return
 	}
 	ip := s.cfg.ClientIP(r)
 	if !s.acquireIP(ip) {
-		http.Error(w, "realtime: too many connections from this address", http.StatusTooManyRequests)
+		refuse(w, r, http.StatusTooManyRequests, "realtime: too many connections from this address")
 		return
 	}
 	c, err := s.native.Upgrade(w, r)
@@ -337,6 +348,11 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sock.recover = &recovery{session: q.Get("session"), offset: q.Get("offset")}
 	}
 	c.Serve(nativePeer{sock})
+}
+
+// refuse answers a request the edge turns down with a plain-text error.
+func refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	wsconn.Refuse(w, r, status, "text/plain; charset=utf-8", msg+"\n")
 }
 
 // admitSession admits the handshake of a new Engine.IO session: the same

@@ -62,7 +62,7 @@ type output struct {
 	msg    *link.Message
 	ackID  int64
 	data   []byte
-	isErr  bool
+	kind   link.AckKind
 	accept bool
 	replay bool // a message a recovered client missed
 }
@@ -156,6 +156,19 @@ func (s *Socket) Emit(event string, data any) error {
 	return nil
 }
 
+// EmitArgs queues an event of several arguments for this socket only: a
+// Socket.IO client's listener receives them as its arguments; a native
+// client receives one value, as a handler reads Ctx.Data: one argument
+// itself, several as a JSON array, none as no data.
+func (s *Socket) EmitArgs(event string, args ...any) error {
+	msg, err := argsMessage(event, args)
+	if err != nil {
+		return err
+	}
+	s.deliver(msg)
+	return nil
+}
+
 // Close closes the socket with a WebSocket close code, after what is already
 // queued for it has been written. A Socket.IO socket is disconnected from its
 // namespace; its connection stays open for its other namespaces. Only the
@@ -210,11 +223,11 @@ func (s *Socket) deliver(m *link.Message) {
 	s.link.Deliver(m)
 }
 
-func (s *Socket) ack(id int64, data []byte, isErr bool) {
-	if s.holding.Load() && s.hold(output{ackID: id, data: data, isErr: isErr}) {
+func (s *Socket) ack(id int64, data []byte, kind link.AckKind) {
+	if s.holding.Load() && s.hold(output{ackID: id, data: data, kind: kind}) {
 		return
 	}
-	s.link.Ack(id, data, isErr)
+	s.link.Ack(id, data, kind)
 }
 
 func (s *Socket) accepted() link.Accepted {
@@ -254,7 +267,7 @@ func (s *Socket) release() {
 		case o.msg != nil:
 			s.link.Deliver(o.msg)
 		default:
-			s.link.Ack(o.ackID, o.data, o.isErr)
+			s.link.Ack(o.ackID, o.data, o.kind)
 		}
 	}
 	if c := s.closeAt; c != nil {
@@ -355,7 +368,7 @@ func (s *Socket) handle(env wire.Envelope, problem string) {
 	if problem != "" {
 		ctx.decodeErr = badMessage(problem)
 	} else {
-		ctx.data = env.Data
+		ctx.data, ctx.args = env.Data, env.Args
 		if ep != nil {
 			ctx.endpoint = &ep.Event
 		} else {
@@ -370,7 +383,7 @@ func (s *Socket) handle(env wire.Envelope, problem string) {
 		}
 	} else if ctx.ackID > 0 && !ctx.acked {
 		ctx.acked = true
-		s.ack(ctx.ackID, nil, false)
+		s.ack(ctx.ackID, nil, link.AckValue)
 	}
 	releaseCtx(ctx)
 }

@@ -87,15 +87,36 @@ func (t Target) Emit(event string, data any) error {
 	if err != nil {
 		return fmt.Errorf("realtime: encode data of %q: %w", event, err)
 	}
+	return t.send(link.NewMessage(event, payload))
+}
+
+// EmitArgs is Emit with several arguments, which a Socket.IO client's
+// listener receives as its arguments (socket.on("move", (x, y) => ...)). A
+// native client receives one value, as a handler reads Ctx.Data: one
+// argument itself, several as a JSON array, none as no data.
+func (t Target) EmitArgs(event string, args ...any) error {
+	if t.ns == nil {
+		return errors.New("realtime: EmitArgs on a zero Target")
+	}
+	if event == "" {
+		return errors.New("realtime: EmitArgs with an empty event name")
+	}
+	msg, err := argsMessage(event, args)
+	if err != nil {
+		return fmt.Errorf("realtime: encode arguments of %q: %w", event, err)
+	}
+	return t.send(msg)
+}
+
+func (t Target) send(msg *link.Message) error {
 	if t.kind == topicRoom {
 		if h := t.ns.historyOf(t.name); h.Size > 0 {
-			return t.emitLogged(h, event, payload)
+			return t.emitLogged(h, msg)
 		}
 	}
 	if t.kind == targetSocket {
-		return t.control(&relay.Control{Op: relay.OpEmit, Event: event, Data: payload})
+		return t.control(&relay.Control{Op: relay.OpEmit, Event: msg.Event, Data: msg.Data, Spread: msg.Spread})
 	}
-	msg := link.NewMessage(event, payload)
 	t.ns.deliver(t.kind, t.name, t.except, msg)
 	return t.ns.srv.publish(t.ctx, t.topicName(), t.except, msg)
 }

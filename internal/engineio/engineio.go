@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,9 +44,11 @@ const separator = '\x1e'
 type Config struct {
 	PingInterval, PingTimeout time.Duration
 	// MaxPayload bounds a polling request's body and a WebSocket message.
-	MaxPayload       int
-	QueueBytes       int
-	WriteTimeout     time.Duration
+	MaxPayload   int
+	QueueBytes   int
+	WriteTimeout time.Duration
+	// HandshakeTimeout bounds a WebSocket handshake, and the upgrade of a
+	// polling session: from its probe WebSocket to the upgrade packet.
 	HandshakeTimeout time.Duration
 	Logger           *slog.Logger
 	// Admit decides whether a handshake may open a session. It returns the
@@ -108,9 +111,11 @@ type Session struct {
 	mu       sync.Mutex
 	wake     chan struct{} // signals a waiting long-poll
 	polling  bool          // a long-poll GET is waiting
-	ws       *gws.Conn     // set once the WebSocket transport is in use
+	posting  bool          // a POST is being read
+	ws       *gws.Conn     // the WebSocket: the transport once upgraded, the probe before
 	upgraded bool
-	probing  bool // a WebSocket probe succeeded: long-polls return at once
+	probing  bool        // a WebSocket probe succeeded: long-polls return at once
+	probeEnd *time.Timer // ends a probe that does not complete the upgrade in time
 	ended    bool
 	why      link.Closed
 	done     chan struct{}
@@ -135,14 +140,18 @@ func (srv *Server) newSession(r *http.Request, release func()) *Session {
 		// on a goroutine of its own, never under the delivering code's locks.
 		Overflow: func() { s.end(link.Closed{Code: 1013, Reason: "slow consumer", ByServer: true}, false) },
 	})
-	srv.mu.Lock()
-	srv.sessions[s.id] = s
-	srv.mu.Unlock()
+	// The heartbeat's goroutine reads s.hb under s.mu (in end); requests
+	// find the session, hb set, through srv.mu.
+	s.mu.Lock()
 	s.hb = sendq.StartHeartbeat(srv.cfg.PingInterval, srv.cfg.PingTimeout,
 		func() { s.q.Push(sendq.Packet{Data: []byte{typePing}}) },
 		func() {
 			s.end(link.Closed{Code: 1001, Reason: "ping timeout", ByServer: true}, false)
 		})
+	s.mu.Unlock()
+	srv.mu.Lock()
+	srv.sessions[s.id] = s
+	srv.mu.Unlock()
 	return s
 }
 
@@ -179,13 +188,14 @@ func (srv *Server) Kill() {
 }
 
 func (s *Session) openPacket(upgrades []string) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"sid":          s.id,
-		"upgrades":     upgrades,
-		"pingInterval": s.srv.cfg.PingInterval.Milliseconds(),
-		"pingTimeout":  s.srv.cfg.PingTimeout.Milliseconds(),
-		"maxPayload":   s.srv.cfg.MaxPayload,
-	})
+	// In the reference server's order.
+	b, _ := json.Marshal(struct {
+		SID          string   `json:"sid"`
+		Upgrades     []string `json:"upgrades"`
+		PingInterval int64    `json:"pingInterval"`
+		PingTimeout  int64    `json:"pingTimeout"`
+		MaxPayload   int      `json:"maxPayload"`
+	}{s.id, upgrades, s.srv.cfg.PingInterval.Milliseconds(), s.srv.cfg.PingTimeout.Milliseconds(), s.srv.cfg.MaxPayload})
 	return append([]byte{typeOpen}, b...)
 }
 
@@ -270,10 +280,13 @@ func (s *Session) end(why link.Closed, drain bool) {
 		return
 	}
 	s.ended, s.why = true, why
-	ws := s.ws
+	ws, hb := s.ws, s.hb
+	if s.probeEnd != nil {
+		s.probeEnd.Stop()
+	}
 	close(s.done)
 	s.mu.Unlock()
-	s.hb.Stop()
+	hb.Stop()
 	s.srv.mu.Lock()
 	delete(s.srv.sessions, s.id)
 	s.srv.mu.Unlock()
@@ -298,42 +311,74 @@ func (s *Session) end(why link.Closed, drain bool) {
 	}()
 }
 
+// Engine.IO error codes, with the messages of the reference server.
+const (
+	codeUnknownTransport = iota
+	codeUnknownSID
+	codeBadHandshakeMethod
+	codeBadRequest
+	codeForbidden
+	codeUnsupportedProtocol
+)
+
+var codeMessages = [...]string{"Transport unknown", "Session ID unknown", "Bad handshake method", "Bad request", "Forbidden", "Unsupported protocol version"}
+
 // ServeHTTP answers the Engine.IO requests of a client: the handshake,
 // long-polls, posted packets, and WebSocket connections (new, or upgrading
-// a polling session). The caller has checked the origin.
+// a polling session). A request it cannot serve gets HTTP 400 with the
+// Engine.IO error object ({"code":3,"message":"Bad request"}), and
+// Connection: close when it asked for a WebSocket. The caller has checked
+// the origin.
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("EIO") != "4" {
-		writeError(w, 5, "Unsupported protocol version")
+		refuse(w, r, codeUnsupportedProtocol)
 		return
 	}
 	cors(w, r)
-	if r.Method == http.MethodOptions {
+	if r.Method == http.MethodOptions && !wsconn.IsUpgrade(r) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	transport, sid := q.Get("transport"), q.Get("sid")
 	switch {
 	case transport != "polling" && transport != "websocket":
-		writeError(w, 0, "Transport unknown")
-	case sid == "":
-		srv.handshake(w, r, transport)
-	default:
-		s := srv.session(sid)
-		if s == nil {
-			writeError(w, 1, "Session ID unknown")
+		refuse(w, r, codeUnknownTransport)
+		return
+	case sid == "" && r.Method != http.MethodGet:
+		refuse(w, r, codeBadHandshakeMethod)
+		return
+	case transport == "websocket":
+		if status, _ := wsconn.CheckHandshake(r); status != 0 {
+			refuse(w, r, codeBadRequest)
 			return
 		}
-		switch {
-		case transport == "websocket":
-			s.serveUpgrade(w, r)
-		case r.Method == http.MethodGet:
-			s.servePoll(w, r)
-		case r.Method == http.MethodPost:
-			s.servePost(w, r)
-		default:
-			writeError(w, 2, "Bad handshake method")
-		}
+	}
+	if sid == "" {
+		srv.handshake(w, r, transport)
+		return
+	}
+	s := srv.session(sid)
+	if s == nil {
+		refuse(w, r, codeUnknownSID)
+		return
+	}
+	if transport == "websocket" {
+		s.serveUpgrade(w, r)
+		return
+	}
+	s.mu.Lock()
+	upgraded := s.upgraded
+	s.mu.Unlock()
+	switch {
+	case upgraded: // the session has moved to its WebSocket
+		refuse(w, r, codeBadRequest)
+	case r.Method == http.MethodGet:
+		s.servePoll(w, r)
+	case r.Method == http.MethodPost:
+		s.servePost(w, r)
+	default:
+		refuse(w, r, codeBadRequest)
 	}
 }
 
@@ -351,22 +396,18 @@ func cors(w http.ResponseWriter, r *http.Request) {
 	h.Add("Vary", "Origin")
 }
 
-func writeError(w http.ResponseWriter, code int, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusBadRequest)
-	fmt.Fprintf(w, `{"code":%d,"message":%q}`, code, message)
+// refuse answers a request with HTTP 400 and an Engine.IO error object.
+func refuse(w http.ResponseWriter, r *http.Request, code int) {
+	wsconn.Refuse(w, r, http.StatusBadRequest, "application/json",
+		`{"code":`+strconv.Itoa(code)+`,"message":"`+codeMessages[code]+`"}`)
 }
 
 // handshake opens a session: over polling it answers the open packet; over
 // WebSocket it upgrades and sends it as the first frame.
 func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
-	if r.Method != http.MethodGet {
-		writeError(w, 2, "Bad handshake method")
-		return
-	}
 	release, status, msg := srv.cfg.Admit(r)
 	if release == nil {
-		http.Error(w, msg, status)
+		wsconn.Refuse(w, r, status, "text/plain; charset=utf-8", msg)
 		return
 	}
 	if transport == "polling" {
@@ -409,20 +450,20 @@ func writePayload(w http.ResponseWriter, pkts []sendq.Packet) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(buf.Bytes())
 }
 
 // servePoll is a long-poll: it returns what is queued, waiting for
-// something to be queued (a ping at the latest) when nothing is.
+// something to be queued (a ping at the latest) when nothing is. A second
+// poll while one waits breaks the protocol: it gets 400 and the session
+// ends (the waiting one gets the close packet).
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	if s.polling || s.upgraded {
-		upgraded := s.upgraded
+	if s.polling {
 		s.mu.Unlock()
-		writeError(w, 3, "Bad request")
-		if !upgraded {
-			s.end(link.Closed{Code: 1008, Reason: "overlapping polls", ByServer: true}, false)
-		}
+		refuse(w, r, codeBadRequest)
+		s.end(link.Closed{Code: 1008, Reason: "overlapping polls", ByServer: true}, false)
 		return
 	}
 	s.polling = true
@@ -447,11 +488,24 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		batch, cl := s.q.Take()
 		switch {
 		case batch != nil:
+			if s.q.Closing() {
+				// Nothing more will be queued: the close goes with the rest.
+				batch = append(batch[:len(batch):len(batch)], sendq.Packet{Data: []byte{typeClose}})
+			}
 			writePayload(w, batch)
 			s.q.Done(batch)
 			return
 		case cl != nil || s.q.Closing():
-			writePayload(w, []sendq.Packet{{Data: []byte{typeClose}}})
+			s.mu.Lock()
+			byServer := s.why.ByServer
+			s.mu.Unlock()
+			// A session the server ends tells the poll so; one the client
+			// closed ends its poll with a noop, as the reference does.
+			last := typeClose
+			if !byServer {
+				last = typeNoop
+			}
+			writePayload(w, []sendq.Packet{{Data: []byte{last}}})
 			return
 		}
 		select {
@@ -466,8 +520,30 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// servePost takes the packets a polling client sends.
+// servePost takes the packets a polling client sends. A packet that breaks
+// the protocol ends the session and the request gets 400, as do a second
+// POST while one is read and a binary body (Engine.IO v4 sends binary as
+// base64 text).
 func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/octet-stream") {
+		refuse(w, r, codeBadRequest)
+		s.violation("a binary request body")
+		return
+	}
+	s.mu.Lock()
+	if s.posting {
+		s.mu.Unlock()
+		refuse(w, r, codeBadRequest)
+		s.violation("overlapping posts")
+		return
+	}
+	s.posting = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.posting = false
+		s.mu.Unlock()
+	}()
 	max := s.srv.cfg.MaxPayload
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(max)+1))
 	if err != nil || len(body) > max {
@@ -476,47 +552,61 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, pkt := range bytes.Split(body, []byte{separator}) {
-		if len(pkt) > 0 && pkt[0] == 'b' {
-			raw, err := base64.StdEncoding.DecodeString(string(pkt[1:]))
-			if err != nil {
-				continue
-			}
-			s.receive(raw, true)
-			continue
+		if !s.receive(pkt, false, nil) {
+			refuse(w, r, codeBadRequest)
+			return
 		}
-		s.receive(pkt, false)
 	}
 	w.Header().Set("Content-Type", "text/html")
 	_, _ = io.WriteString(w, "ok")
 }
 
-// serveUpgrade takes a polling session to WebSocket: probe, then upgrade.
+// serveUpgrade opens the WebSocket of a polling session: the probe, which
+// becomes its transport once the client sends the upgrade packet. A
+// session may have one WebSocket: another one, or one for a session that
+// ended meanwhile, is upgraded and closed at once, as the reference does.
 func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	bad := s.ended || s.ws != nil
-	s.mu.Unlock()
-	if bad {
-		writeError(w, 3, "Bad request")
-		return
-	}
 	ws, err := s.srv.up.Upgrade(w, r)
 	if err != nil {
 		return
 	}
-	ws.Session().(*wsSession).s = s
 	s.mu.Lock()
-	if s.ended || s.ws != nil {
-		s.mu.Unlock()
-		_ = ws.WriteClose(1000, nil)
-		return
+	extra := s.ended || s.ws != nil
+	if !extra {
+		s.ws = ws // not yet used for sending: the client still polls until "5"
+		ws.Session().(*wsSession).s = s
+		if s.probeEnd != nil {
+			s.probeEnd.Stop()
+		}
+		s.probeEnd = time.AfterFunc(s.srv.cfg.HandshakeTimeout, func() { s.abortProbe(ws) })
 	}
-	s.ws = ws // not yet used for sending: the client still polls until "5"
 	s.mu.Unlock()
 	go ws.ReadLoop()
+	if extra {
+		ws.Async(func() { wsconn.Close(ws, 1008, "the session has a WebSocket already", false) })
+	}
 }
 
-// receive handles one client packet, in order.
-func (s *Session) receive(p []byte, binary bool) {
+// abortProbe closes a probe WebSocket that did not complete the upgrade:
+// the session goes on polling.
+func (s *Session) abortProbe(ws *gws.Conn) {
+	s.mu.Lock()
+	mine := s.ws == ws && !s.upgraded
+	if mine {
+		s.ws, s.probing = nil, false
+	}
+	s.mu.Unlock()
+	if mine {
+		ws.Async(func() { wsconn.Close(ws, 1008, "upgrade not completed", false) })
+	}
+}
+
+// receive handles one client packet, in order: via is the WebSocket that
+// brought it, nil for a polling request. It reports false when the packet
+// broke the protocol (a packet type that does not exist, a ping from the
+// client, bad base64, an empty packet), which ends the session as the
+// reference server does.
+func (s *Session) receive(p []byte, binary bool, via *gws.Conn) (ok bool) {
 	s.procMu.Lock()
 	defer s.procMu.Unlock()
 	// The handler recovers its own panics; this guards the session, so that
@@ -525,56 +615,89 @@ func (s *Session) receive(p []byte, binary bool) {
 		if r := recover(); r != nil {
 			s.srv.cfg.Logger.Error("realtime: panic while reading an Engine.IO packet; closing the session",
 				"sid", s.id, "panic", fmt.Sprint(r))
-			go s.end(link.Closed{Code: 1011, Reason: "internal error", ByServer: true}, false)
+			s.end(link.Closed{Code: 1011, Reason: "internal error", ByServer: true}, false)
+			ok = false
 		}
 	}()
 	s.mu.Lock()
-	ended := s.ended
+	ended, current, upgraded := s.ended, s.ws, s.upgraded
 	s.mu.Unlock()
-	if ended {
-		return
+	switch {
+	case ended || (via != nil && via != current):
+		return true // a late packet of a session or probe that ended
+	case via != nil && !upgraded:
+		s.probe(p, binary, via)
+		return true
+	}
+	if !binary && len(p) > 0 && p[0] == 'b' {
+		raw, err := base64.StdEncoding.DecodeString(string(p[1:]))
+		if err != nil {
+			return s.violation("bad base64 in a binary packet")
+		}
+		p, binary = raw, true
 	}
 	if binary {
 		s.srv.h.Message(s, p, true)
-		return
+		return true
 	}
 	if len(p) == 0 {
-		return
+		return s.violation("an empty packet")
 	}
 	switch p[0] {
 	case typePong:
 		s.hb.Seen()
-	case typeNoop:
+	case typeOpen, typeUpgrade, typeNoop:
+		// Meaningless here; the reference ignores them too.
 	case typePing:
-		if string(p[1:]) == "probe" {
-			s.mu.Lock()
-			ws := s.ws
-			s.probing = ws != nil
-			s.mu.Unlock()
-			if ws != nil {
-				ws.Async(func() { _ = ws.WriteString("3probe") })
-			}
-			// The waiting long-poll returns a noop so the client can
-			// finish the upgrade.
-			s.wakePoll()
-		}
-	case typeUpgrade:
-		s.mu.Lock()
-		ws := s.ws
-		upgrade := ws != nil && !s.upgraded
-		s.upgraded = s.upgraded || upgrade
-		s.mu.Unlock()
-		if upgrade {
-			// A long-poll still waiting returns a noop; what is queued goes
-			// out on the WebSocket from now on.
-			s.wakePoll()
-			ws.Async(s.flushWS)
-		}
+		return s.violation("a ping from the client (Engine.IO v4 pings from the server)")
 	case typeClose:
-		go s.end(link.Closed{Code: 1000, Reason: "client closed"}, false)
+		s.end(link.Closed{Code: 1000, Reason: "client closed"}, false)
 	case typeMessage:
 		s.srv.h.Message(s, p[1:], false)
+	default:
+		return s.violation("an unknown packet type")
 	}
+	return true
+}
+
+// probe handles a packet on the WebSocket of an upgrade not completed: the
+// probe ping, answered, then the upgrade packet, which moves the session
+// to the WebSocket. Anything else closes the probe; the session goes on
+// polling.
+func (s *Session) probe(p []byte, binary bool, ws *gws.Conn) {
+	switch {
+	case !binary && string(p) == "2probe":
+		s.mu.Lock()
+		s.probing = true
+		s.mu.Unlock()
+		ws.Async(func() {
+			_ = ws.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+			_ = ws.WriteString("3probe")
+		})
+		// The waiting long-poll returns a noop so the client can finish
+		// the upgrade.
+		s.wakePoll()
+	case !binary && string(p) == string(typeUpgrade):
+		s.mu.Lock()
+		s.upgraded = true
+		if s.probeEnd != nil {
+			s.probeEnd.Stop()
+		}
+		s.mu.Unlock()
+		// A long-poll still waiting returns a noop; what is queued goes out
+		// on the WebSocket from now on.
+		s.wakePoll()
+		ws.Async(s.flushWS)
+	default:
+		s.abortProbe(ws)
+	}
+}
+
+// violation ends the session for a packet that breaks the protocol.
+func (s *Session) violation(what string) bool {
+	s.srv.cfg.Logger.Warn("realtime: Engine.IO protocol violation; closing the session", "sid", s.id, "problem", what)
+	s.end(link.Closed{Code: 1008, Reason: "malformed packet", ByServer: true}, false)
+	return false
 }
 
 // wsSession is the gws session storage of an Engine.IO WebSocket; it leads
@@ -604,7 +727,7 @@ func (events) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	if s == nil {
 		return
 	}
-	s.receive(bytes.Clone(msg.Bytes()), msg.Opcode == gws.OpcodeBinary)
+	s.receive(bytes.Clone(msg.Bytes()), msg.Opcode == gws.OpcodeBinary, ws)
 }
 
 // OnClose ends the session when its WebSocket closes, unless the socket was

@@ -23,9 +23,8 @@ import (
 type Conn interface {
 	// Deliver queues an event for the client.
 	Deliver(m *Message)
-	// Ack answers the client's event id with data (JSON, or nil for none),
-	// or with an error object (JSON) when isErr.
-	Ack(id int64, data []byte, isErr bool)
+	// Ack answers the client's event id with data, read as kind says.
+	Ack(id int64, data []byte, kind AckKind)
 	// Accept tells the client that its socket is connected.
 	Accept(a Accepted)
 	// Refuse tells the client that its connect failed: errJSON is the error
@@ -54,6 +53,19 @@ type Accepted struct {
 	Recovered bool
 	Reason    string
 }
+
+// AckKind tells how an ack's data is read.
+type AckKind uint8
+
+const (
+	// AckValue: the data is the ack's one value (JSON), or nil for none.
+	AckValue AckKind = iota
+	// AckArgs: the data is a JSON array of the ack's several arguments. A
+	// transport with one value per ack sends the array as that value.
+	AckArgs
+	// AckError: the data is an error object (JSON).
+	AckError
+)
 
 // ErrNoClientAcks is returned by Conn.Request on a transport that cannot
 // ask the client for an acknowledgement (the native protocol).
@@ -104,6 +116,12 @@ type Message struct {
 	Room string
 	Pos  string
 	Seq  uint64
+
+	// Spread tells that Data is a JSON array of the event's several
+	// arguments (at least two). A codec with several arguments per event
+	// (Socket.IO) sends them as such; one with one value per event (the
+	// native protocol) sends the array as that value.
+	Spread bool
 
 	inline [2]encoding
 	n      int

@@ -140,7 +140,8 @@ func (c *Conn) Kill() { _ = c.ws.NetConn().Close() }
 
 // The link.Conn of the socket.
 
-// Deliver queues the message's native envelope.
+// Deliver queues the message's native envelope. A message of several
+// arguments (Spread) carries them as its data, one JSON array.
 func (c *Conn) Deliver(m *link.Message) {
 	frame, _ := m.Encoded(codec, "", func() ([]byte, [][]byte) {
 		data := m.Data
@@ -161,12 +162,12 @@ func (c *Conn) Deliver(m *link.Message) {
 	c.send(frame)
 }
 
-// Ack queues an ack, or an error ack.
-func (c *Conn) Ack(id int64, data []byte, isErr bool) {
+// Ack queues an ack, or an error ack. Several arguments are one array.
+func (c *Conn) Ack(id int64, data []byte, kind link.AckKind) {
 	if wire.HasBinary(data) {
 		data = wire.NativeBinary(data)
 	}
-	if isErr {
+	if kind == link.AckError {
 		c.send(wire.AppendAckError(nil, id, data))
 	} else {
 		c.send(wire.AppendAck(nil, id, data))

@@ -6,7 +6,8 @@
 // A message is four fields separated by '\n': the origin instance id, the
 // id of a socket to skip (may be empty), the kind, and the rest (possibly
 // empty). The kind of an emit is its event name as a JSON string, so it
-// starts with '"'; the rest is its data (JSON). The kind of a control
+// starts with '"', followed by '*' when the data is a JSON array of several
+// arguments; the rest is its data (JSON). The kind of a control
 // operation is '!' and the operation's name, which no JSON string can be;
 // the rest is a JSON object with the operation's arguments. Neither the
 // origin nor the skipped id may hold '\n' (AppendEmit and AppendControl
@@ -50,6 +51,8 @@ type Control struct {
 	Reason string
 	Event  string
 	Data   []byte // JSON, or nil
+	// Spread tells that Data is a JSON array of several arguments.
+	Spread bool
 }
 
 // args is the JSON form of a Control's arguments. A room name is any bytes
@@ -62,14 +65,17 @@ type args struct {
 	Reason string          `json:"reason,omitempty"`
 	Event  string          `json:"event,omitempty"`
 	Data   json.RawMessage `json:"data,omitempty"`
+	Spread bool            `json:"spread,omitempty"`
 }
 
-// Message is a received message: an emit (Event, Data) or, when Control
-// is not nil, a control operation.
+// Message is a received message: an emit (Event, Data, Spread when Data
+// is a JSON array of several arguments) or, when Control is not nil, a
+// control operation.
 type Message struct {
 	Except  string
 	Event   string
 	Data    []byte
+	Spread  bool
 	Control *Control
 }
 
@@ -88,13 +94,21 @@ func head(b []byte, origin, except string) []byte {
 }
 
 // AppendEmit appends the message of an emit to b (nil: a buffer of the
-// right size is made).
-func AppendEmit(b []byte, origin, except, event string, data []byte) []byte {
+// right size is made); spread tells that data is a JSON array of several
+// arguments.
+func AppendEmit(b []byte, origin, except, event string, data []byte, spread bool) []byte {
 	if b == nil {
-		b = make([]byte, 0, len(origin)+len(except)+len(event)+len(data)+8)
+		n := len(origin) + len(except) + len(event) + len(data) + 8
+		if spread {
+			n++
+		}
+		b = make([]byte, 0, n)
 	}
 	b = head(b, origin, except)
 	b = wire.AppendString(b, event)
+	if spread {
+		b = append(b, '*')
+	}
 	b = append(b, '\n')
 	return append(b, data...)
 }
@@ -102,7 +116,7 @@ func AppendEmit(b []byte, origin, except, event string, data []byte) []byte {
 // AppendControl appends the message of a control operation to b. It fails
 // only if c.Data is not valid JSON.
 func AppendControl(b []byte, origin, except string, c *Control) ([]byte, error) {
-	a := args{Socket: c.Socket, Code: c.Code, Reason: c.Reason, Event: c.Event, Data: c.Data}
+	a := args{Socket: c.Socket, Code: c.Code, Reason: c.Reason, Event: c.Event, Data: c.Data, Spread: c.Spread}
 	if c.Room != "" {
 		a.Room = []byte(c.Room)
 	}
@@ -146,9 +160,10 @@ func Parse(p []byte, self string) (Message, bool) {
 			return Message{}, false
 		}
 		m.Control = &Control{Op: op, Socket: a.Socket, Room: string(a.Room), Code: a.Code,
-			Reason: a.Reason, Event: a.Event, Data: a.Data}
+			Reason: a.Reason, Event: a.Event, Data: a.Data, Spread: a.Spread}
 		return m, true
 	}
+	kind, m.Spread = bytes.CutSuffix(kind, []byte{'*'})
 	if json.Unmarshal(kind, &m.Event) != nil {
 		return Message{}, false
 	}

@@ -8,19 +8,24 @@ import (
 )
 
 func TestEmitRoundTrip(t *testing.T) {
-	b := AppendEmit(nil, "i1", "s1", "said \"hi\"\n", []byte(`{"text":"a\nb"}`))
+	b := AppendEmit(nil, "i1", "s1", "said \"hi\"\n", []byte(`{"text":"a\nb"}`), false)
 	m, ok := Parse(b, "i2")
 	if !ok || m.Control != nil || m.Except != "s1" || m.Event != "said \"hi\"\n" || string(m.Data) != `{"text":"a\nb"}` {
 		t.Fatalf("parsed %+v, %v from %q", m, ok, b)
 	}
-	m, ok = Parse(AppendEmit(nil, "i1", "", "e", nil), "i2")
+	m, ok = Parse(AppendEmit(nil, "i1", "", "e", nil, false), "i2")
 	if !ok || m.Data != nil || m.Except != "" || m.Event != "e" {
 		t.Fatalf("emit without data: %+v, %v", m, ok)
+	}
+	// Several arguments keep their mark.
+	m, ok = Parse(AppendEmit(nil, "i1", "", "move", []byte(`[3,4]`), true), "i2")
+	if !ok || !m.Spread || m.Event != "move" || string(m.Data) != `[3,4]` {
+		t.Fatalf("emit of several arguments: %+v, %v", m, ok)
 	}
 }
 
 func TestOwnMessagesAreSkipped(t *testing.T) {
-	if _, ok := Parse(AppendEmit(nil, "i1", "", "e", nil), "i1"); ok {
+	if _, ok := Parse(AppendEmit(nil, "i1", "", "e", nil, false), "i1"); ok {
 		t.Fatal("an instance read its own emit")
 	}
 	b, _ := AppendControl(nil, "i1", "", &Control{Op: OpJoin, Room: "r"})
@@ -38,6 +43,7 @@ func TestControlRoundTrip(t *testing.T) {
 		{Op: OpLeave, Socket: "s", Room: "lobby"},
 		{Op: OpEmit, Socket: "s", Event: "dm", Data: []byte(`{"a":[1,2]}`)},
 		{Op: OpEmit, Socket: "s", Event: "ping"},
+		{Op: OpEmit, Socket: "s", Event: "move", Data: []byte(`[3,4]`), Spread: true},
 	} {
 		b, err := AppendControl(nil, "i1", "ex", &c)
 		if err != nil {
@@ -49,7 +55,7 @@ func TestControlRoundTrip(t *testing.T) {
 		}
 		got := *m.Control
 		if got.Op != c.Op || got.Socket != c.Socket || got.Room != c.Room || got.Code != c.Code ||
-			got.Reason != c.Reason || got.Event != c.Event || !bytes.Equal(got.Data, c.Data) {
+			got.Reason != c.Reason || got.Event != c.Event || !bytes.Equal(got.Data, c.Data) || got.Spread != c.Spread {
 			t.Fatalf("sent %+v, got %+v", c, got)
 		}
 	}
@@ -70,7 +76,7 @@ func TestEmitsAreNeverControl(t *testing.T) {
 		{"\n" + forged, "e"},
 		{"s\n" + forged, "!join"},
 	} {
-		b := AppendEmit(nil, "i1", e.except, e.event, []byte(`{"code":4000}`))
+		b := AppendEmit(nil, "i1", e.except, e.event, []byte(`{"code":4000}`), false)
 		m, ok := Parse(b, "i2")
 		if !ok || m.Control != nil || m.Event != e.event || string(m.Data) != `{"code":4000}` {
 			t.Fatalf("emit %q except %q parsed as %+v, %v", e.event, e.except, m, ok)
@@ -96,16 +102,19 @@ func TestMalformedAndUnknownAreDropped(t *testing.T) {
 // skipped id), the other instances read an emit with the same event and
 // data, never a control operation.
 func FuzzEmitNeverControl(f *testing.F) {
-	f.Add("", "!disconnect", []byte(`{"code":4000}`))
-	f.Add("a\n!join\n", `"x`, []byte("\n!leave\n{}"))
-	f.Add("\n\n\n", "\n", []byte{})
-	f.Fuzz(func(t *testing.T, except, event string, data []byte) {
-		m, ok := Parse(AppendEmit(nil, "origin", except, event, data), "self")
+	f.Add("", "!disconnect", []byte(`{"code":4000}`), false)
+	f.Add("a\n!join\n", `"x`, []byte("\n!leave\n{}"), true)
+	f.Add("\n\n\n", "\n", []byte{}, false)
+	f.Fuzz(func(t *testing.T, except, event string, data []byte, spread bool) {
+		m, ok := Parse(AppendEmit(nil, "origin", except, event, data, spread), "self")
 		if !ok {
 			t.Fatalf("emit %q %q %q did not parse", except, event, data)
 		}
 		if m.Control != nil {
 			t.Fatalf("emit %q except %q read as control %+v", event, except, m.Control)
+		}
+		if m.Spread != spread {
+			t.Fatalf("spread %v came back as %v", spread, m.Spread)
 		}
 		if utf8.ValidString(event) && m.Event != event {
 			t.Fatalf("event %q came back as %q", event, m.Event)

@@ -74,7 +74,7 @@ func FuzzSocketIOEventRoundTrip(f *testing.F) {
 			return
 		}
 		data = compact.Bytes()
-		packet, _ := EncodeEvent(ns, id, event, data)
+		packet, _ := EncodeEvent(ns, id, event, data, false)
 		p, err := Parse(packet)
 		if err != nil {
 			t.Fatalf("Parse(%q): %v", packet, err)
@@ -94,6 +94,23 @@ func FuzzSocketIOEventRoundTrip(f *testing.F) {
 		}
 		if jw, _ := json.Marshal(want); !bytes.Equal(jw, mustJSON(got)) {
 			t.Fatalf("data %s came back as %s", data, env.Data)
+		}
+		// An array of several values, sent as arguments, comes back as them.
+		var elems []json.RawMessage
+		if json.Unmarshal(data, &elems) != nil || len(elems) < 2 {
+			return
+		}
+		packet, _ = EncodeEvent(ns, id, event, data, true)
+		if p, err = Parse(packet); err != nil {
+			t.Fatalf("Parse(%q): %v", packet, err)
+		}
+		if env, problem = EventArgs(p); problem != "" || len(env.Args) != len(elems) {
+			t.Fatalf("arguments of %q came back as %q (%s)", packet, env.Args, problem)
+		}
+		for i := range elems {
+			if !bytes.Equal(elems[i], env.Args[i]) {
+				t.Fatalf("argument %d: %s came back as %s", i, elems[i], env.Args[i])
+			}
 		}
 	})
 }

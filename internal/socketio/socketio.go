@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lolyjs/realtime/internal/engineio"
 	"github.com/lolyjs/realtime/internal/link"
@@ -40,15 +41,23 @@ type Peer interface {
 	Closed(why link.Closed)
 }
 
+// Config configures a Server.
+type Config struct {
+	Logger *slog.Logger
+	// ConnectTimeout closes a session that has joined no namespace this
+	// long after it opened (none: no limit).
+	ConnectTimeout time.Duration
+}
+
 // Server is the Socket.IO layer: the engineio.Handler of the sessions.
 type Server struct {
 	h   Handler
-	log *slog.Logger
+	cfg Config
 }
 
 // NewServer returns a Socket.IO layer serving h.
-func NewServer(h Handler, log *slog.Logger) *Server {
-	return &Server{h: h, log: log}
+func NewServer(h Handler, cfg Config) *Server {
+	return &Server{h: h, cfg: cfg}
 }
 
 // conn is the Socket.IO state of one session.
@@ -60,21 +69,48 @@ type conn struct {
 	pending *Packet // a binary packet waiting for its attachments
 	atts    [][]byte
 
-	ackSeq   atomic.Int64
-	mu       sync.Mutex
-	sockets  map[string]*Socket
+	connectTimer *time.Timer
+	ackSeq       atomic.Int64
+
+	mu      sync.Mutex
+	joined  bool // a namespace accepted the client
+	sockets map[string]*Socket
+	// left holds the namespaces the client was in, or was refused by: a
+	// packet it sent before it learnt so is dropped, not taken as a
+	// protocol violation. Only existing namespaces get here.
+	left     map[string]bool
 	requests map[int64]chan json.RawMessage
 }
 
-// Open starts the Socket.IO state of a session.
+// Open starts the Socket.IO state of a session, and the time it has to
+// join a namespace.
 func (srv *Server) Open(s *engineio.Session) {
-	s.Peer = &conn{srv: srv, sess: s, sockets: make(map[string]*Socket), requests: make(map[int64]chan json.RawMessage)}
+	c := &conn{srv: srv, sess: s, sockets: make(map[string]*Socket), requests: make(map[int64]chan json.RawMessage)}
+	s.Peer = c
+	if d := srv.cfg.ConnectTimeout; d > 0 {
+		c.mu.Lock()
+		c.connectTimer = time.AfterFunc(d, c.connectTimeout)
+		c.mu.Unlock()
+	}
+}
+
+// connectTimeout closes the session when no namespace accepted it in time.
+func (c *conn) connectTimeout() {
+	c.mu.Lock()
+	joined := c.joined
+	c.mu.Unlock()
+	if !joined {
+		c.sess.Close(1008, "connect timeout")
+	}
 }
 
 // Closed ends every socket of the session.
 func (srv *Server) Closed(s *engineio.Session, why link.Closed) {
 	c := s.Peer.(*conn)
 	c.mu.Lock()
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+	}
 	sockets := c.sockets
 	c.sockets = map[string]*Socket{}
 	c.mu.Unlock()
@@ -86,29 +122,46 @@ func (srv *Server) Closed(s *engineio.Session, why link.Closed) {
 }
 
 // Message handles one Engine.IO message: a Socket.IO packet, or an
-// attachment of the pending binary packet.
+// attachment of the pending binary packet. What the protocol forbids
+// closes the session, as the reference server does: a packet that does not
+// parse, an attachment nobody announced, a packet while attachments are
+// due.
 func (srv *Server) Message(s *engineio.Session, data []byte, binary bool) {
 	c := s.Peer.(*conn)
 	if binary {
 		c.attachment(data)
 		return
 	}
+	if c.pending != nil {
+		c.fail("a text packet while binary attachments were due")
+		return
+	}
 	p, err := Parse(data)
 	if err != nil {
-		srv.log.Warn("realtime: malformed Socket.IO packet; closing the session", "sid", s.ID())
-		s.Close(1008, "malformed packet")
+		c.fail("malformed packet")
 		return
 	}
-	if p.Attachments > 0 {
-		c.pending, c.atts = &p, nil
-		return
+	if p.Type == typeBinaryEvent || p.Type == typeBinaryAck {
+		if p.Attachments > 0 {
+			c.pending, c.atts = &p, nil
+			return
+		}
+		p.Type -= 3 // binary in name only
 	}
 	c.packet(p)
+}
+
+// fail closes the session for a protocol violation, after what is queued.
+func (c *conn) fail(why string) {
+	c.srv.cfg.Logger.Warn("realtime: Socket.IO protocol violation; closing the session", "sid", c.sess.ID(), "problem", why)
+	c.pending, c.atts = nil, nil
+	c.sess.Close(1008, "malformed packet")
 }
 
 // attachment collects a binary attachment of the pending packet.
 func (c *conn) attachment(b []byte) {
 	if c.pending == nil {
+		c.fail("a binary attachment no packet announced")
 		return
 	}
 	c.atts = append(c.atts, b)
@@ -119,7 +172,7 @@ func (c *conn) attachment(b []byte) {
 	data, err := insertAttachments(p.Data, c.atts)
 	c.pending, c.atts = nil, nil
 	if err != nil {
-		c.sess.Close(1008, "malformed packet")
+		c.fail("a placeholder naming no attachment")
 		return
 	}
 	p.Data = data
@@ -130,22 +183,31 @@ func (c *conn) attachment(b []byte) {
 // packet handles one complete Socket.IO packet.
 func (c *conn) packet(p Packet) {
 	c.mu.Lock()
-	sock := c.sockets[p.NS]
+	sock, left := c.sockets[p.NS], c.left[p.NS]
 	c.mu.Unlock()
-	switch p.Type {
-	case typeConnect:
-		if sock == nil {
-			c.connect(p)
+	switch {
+	case p.Type == typeConnect:
+		if sock != nil {
+			c.fail("CONNECT to a namespace already joined")
+			return
 		}
-	case typeDisconnect:
-		if sock != nil && c.remove(sock) && sock.peer != nil {
+		c.connect(p)
+	case p.Type == typeConnectError:
+		c.fail("CONNECT_ERROR from the client")
+	case sock == nil:
+		if !left {
+			c.fail("a packet for a namespace not joined")
+		}
+		// Else the client sent it before it learnt that it left: dropped.
+	case p.Type == typeDisconnect:
+		if c.remove(sock) && sock.peer != nil {
 			sock.peer.Closed(link.Closed{Code: 1000, Reason: "client namespace disconnect"})
 		}
-	case typeEvent:
-		if sock != nil && sock.peer != nil {
+	case p.Type == typeEvent:
+		if sock.peer != nil {
 			sock.peer.Event(EventArgs(p))
 		}
-	case typeAck:
+	case p.Type == typeAck:
 		c.mu.Lock()
 		ch := c.requests[p.ID]
 		c.mu.Unlock()
@@ -162,7 +224,7 @@ func (c *conn) packet(p Packet) {
 // CONNECT packet's auth payload.
 func (c *conn) connect(p Packet) {
 	var auth []byte
-	if len(p.Data) > 0 && string(p.Data) != "null" {
+	if len(p.Data) > 0 {
 		auth = bytes.Clone(p.Data)
 	}
 	sock := &Socket{c: c, ns: p.NS}
@@ -171,7 +233,9 @@ func (c *conn) connect(p Packet) {
 	c.mu.Unlock()
 	peer := c.srv.h.Connect(sock, p.NS, auth)
 	if peer == nil {
-		c.remove(sock)
+		c.mu.Lock()
+		delete(c.sockets, p.NS) // no such namespace: nothing to remember
+		c.mu.Unlock()
 		b := AppendHeader([]byte{'4'}, typeConnectError, 0, p.NS, -1)
 		c.sess.Send(append(b, `{"message":"Invalid namespace"}`...), false)
 		return
@@ -193,6 +257,10 @@ func (c *conn) remove(sock *Socket) bool {
 		return false
 	}
 	delete(c.sockets, sock.ns)
+	if c.left == nil {
+		c.left = make(map[string]bool)
+	}
+	c.left[sock.ns] = true
 	return true
 }
 
@@ -232,9 +300,9 @@ func (s *Socket) Deliver(m *link.Message) {
 		if m.Pos != "" {
 			// The offset travels as the event's last argument, where
 			// socket.io-client's connection state recovery reads it.
-			return encodeMessage(EncodeEventArgs(s.ns, -1, m.Event, m.Data, m.Pos))
+			return encodeMessage(EncodeEventArgs(s.ns, -1, m.Event, m.Data, m.Spread, m.Pos))
 		}
-		return encodeMessage(EncodeEvent(s.ns, -1, m.Event, m.Data))
+		return encodeMessage(EncodeEvent(s.ns, -1, m.Event, m.Data, m.Spread))
 	}))
 }
 
@@ -246,21 +314,29 @@ func encodeMessage(pkt []byte, atts [][]byte) ([]byte, [][]byte) {
 
 // Ack answers the client's ack id (the envelope id minus one). An error
 // reaches the ack callback as its one argument: {"error": {...}}.
-func (s *Socket) Ack(id int64, data []byte, isErr bool) {
-	if isErr {
+func (s *Socket) Ack(id int64, data []byte, kind link.AckKind) {
+	if kind == link.AckError {
 		wrapped := make([]byte, 0, len(data)+10)
 		wrapped = append(wrapped, `{"error":`...)
 		wrapped = append(append(wrapped, data...), '}')
 		data = wrapped
 	}
-	s.send(encodeMessage(EncodeAck(s.ns, id-1, data)))
+	s.send(encodeMessage(EncodeAck(s.ns, id-1, data, kind == link.AckArgs)))
 }
 
 // Accept answers the CONNECT with the socket's id and, in a namespace with
 // history, its session as the private id ("pid") that socket.io-client's
 // connection state recovery hands back on reconnection: the same pid means
-// recovered.
+// recovered. The session has joined a namespace, so its connect timeout is
+// over.
 func (s *Socket) Accept(a link.Accepted) {
+	c := s.c
+	c.mu.Lock()
+	c.joined = true
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+	}
+	c.mu.Unlock()
 	b := AppendHeader([]byte{'4'}, typeConnect, 0, s.ns, -1)
 	b = append(b, `{"sid":`...)
 	b = wire.AppendString(b, a.SocketID)
@@ -322,7 +398,7 @@ func (s *Socket) Request(ctx context.Context, event string, data []byte) (json.R
 		delete(c.requests, id)
 		c.mu.Unlock()
 	}()
-	s.send(encodeMessage(EncodeEvent(s.ns, id, event, data)))
+	s.send(encodeMessage(EncodeEvent(s.ns, id, event, data, false)))
 	select {
 	case v := <-ch:
 		return v, nil

@@ -82,6 +82,10 @@ type Envelope struct {
 	Name  []byte
 	Data  json.RawMessage
 	ID    int64
+	// Args are the event's arguments as they came, from a protocol with
+	// several per event (Socket.IO); Data is then one argument itself,
+	// several as a JSON array. Nil from the native protocol.
+	Args []json.RawMessage
 }
 
 // EventName returns the event name as a string.

@@ -1,11 +1,15 @@
 // Package wsconn holds what the WebSocket transports (the native protocol
-// and Engine.IO's WebSocket) do the same way on a gws connection: writing a
-// batch from the send queue and closing with the RFC 6455 handshake.
+// and Engine.IO's WebSocket) do the same way: checking and refusing opening
+// handshakes before gws takes the connection, and closing a gws connection
+// with the RFC 6455 handshake.
 package wsconn
 
 import (
 	"encoding/binary"
 	"errors"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -75,4 +79,65 @@ func ClientClose(err error) (uint16, string, bool) {
 // its read limit (it sent the 1009 close itself).
 func TooLarge(err error) bool {
 	return err != nil && err.Error() == "gws: message too large"
+}
+
+// IsUpgrade reports whether r asks for a WebSocket (Upgrade: websocket).
+func IsUpgrade(r *http.Request) bool { return hasToken(r.Header, "Upgrade", "websocket") }
+
+// CheckHandshake checks that r is a WebSocket opening handshake gws will
+// accept (RFC 6455, section 4.2.1), before the connection is handed over:
+// gws answers a bad one itself, on the raw connection, and closes it. It
+// returns 0 for a valid handshake, else the status to refuse it with (426
+// when r is no WebSocket request at all or asks for another version, 400
+// otherwise) and the problem. Its header checks are gws's own, no looser.
+func CheckHandshake(r *http.Request) (int, string) {
+	switch {
+	case !IsUpgrade(r):
+		return http.StatusUpgradeRequired, "this URL takes WebSocket connections"
+	case r.Method != http.MethodGet:
+		return http.StatusBadRequest, "a WebSocket handshake must be a GET request"
+	case !strings.EqualFold(r.Header.Get("Upgrade"), "websocket"):
+		return http.StatusBadRequest, "a WebSocket handshake needs Upgrade: websocket"
+	case !strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade"):
+		return http.StatusBadRequest, "a WebSocket handshake needs Connection: Upgrade"
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		return http.StatusUpgradeRequired, "only WebSocket version 13 is supported"
+	case r.Header.Get("Sec-WebSocket-Key") == "":
+		return http.StatusBadRequest, "a WebSocket handshake needs Sec-WebSocket-Key"
+	}
+	return 0, ""
+}
+
+// Refuse answers r with an HTTP error that is a complete response: status,
+// content type and body with its length. A refused WebSocket request gets
+// Connection: close, and the connection closes after the answer; a 426
+// says which protocol and version to ask for.
+func Refuse(w http.ResponseWriter, r *http.Request, status int, contentType, body string) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	if status == http.StatusUpgradeRequired {
+		h.Set("Upgrade", "websocket")
+		h.Set("Sec-WebSocket-Version", "13")
+		h.Set("Connection", "Upgrade")
+	}
+	if IsUpgrade(r) {
+		h.Set("Connection", "close")
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+// hasToken reports whether a comma-separated header has the token, in any
+// case.
+func hasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
