@@ -83,6 +83,36 @@ func sioMux(t *testing.T, cfg realtime.Config, limits *realtime.Rate, extra ...f
 		"echo-file": {Schema: realtime.JSON[sioFile](), Handler: realtime.Typed(func(c *realtime.Ctx, f sioFile) error {
 			return c.Ack(f)
 		})},
+		"args": {Handler: func(c *realtime.Ctx) error {
+			args := anyArgs(c.Args())
+			reversed := make([]any, 0, len(args))
+			for i := len(args) - 1; i >= 0; i-- {
+				reversed = append(reversed, args[i])
+			}
+			if err := c.Socket().EmitArgs("spread", reversed...); err != nil {
+				return err
+			}
+			return c.AckArgs(append([]any{len(args)}, args...)...)
+		}},
+		"data-of": {Handler: func(c *realtime.Ctx) error { return c.Ack(c.Data()) }},
+		"bin": {Handler: func(c *realtime.Ctx) error {
+			// The second argument is bytes, and bytes only.
+			var b realtime.Binary
+			if len(c.Args()) < 2 || json.Unmarshal(c.Args()[1], &b) != nil {
+				return c.Error("NOT_BINARY", "the second argument is not binary", nil)
+			}
+			var third struct {
+				Nested []byte `json:"nested"`
+			}
+			if err := c.BindArg(2, &third); err != nil {
+				return err
+			}
+			args := anyArgs(c.Args())
+			if err := c.Socket().EmitArgs("bin-echo", append(args, realtime.Binary(third.Nested), len(b))...); err != nil {
+				return err
+			}
+			return c.AckArgs(args...)
+		}},
 		"ask-me": {Handler: func(c *realtime.Ctx) error {
 			sock, data := c.Socket(), json.RawMessage(bytes.Clone(c.Data()))
 			go func() {
@@ -265,6 +295,46 @@ func TestSocketIOBinaryRoundTrip(t *testing.T) {
 			"client": map[string]any{"transports": transports}}), "echo")
 		if l["name"] != "f.bin" || l["isBinary"] != true || siotest.JSON(l["bytes"]) != "[0,1,2,250,255,10,13,30]" {
 			t.Fatalf("%v: binary echo = %s", transports, siotest.JSON(l))
+		}
+	}
+}
+
+// Several arguments in both directions, with socket.io-client, over each
+// transport: the client's reach the handler as they came (Ctx.Args), the
+// handler's emit and ack reach the client's listener and callback as
+// several, and Ctx.Data makes one array of several.
+func TestSocketIOClientSeveralArguments(t *testing.T) {
+	srv := realtimetest.NewServer(t, sioMux(t, realtime.Config{}, nil))
+	for _, transports := range [][]string{{"polling"}, {"websocket"}} {
+		lines := siotest.Run(t, "args", map[string]any{"url": srv.Server.URL, "token": "t-u1",
+			"client": map[string]any{"transports": transports}})
+		for step, want := range map[string]string{
+			"ack":    `[4,1,"two",{"three":3},[4]]`,
+			"spread": `[[4],{"three":3},"two",1]`,
+			"data":   `[1,"two"]`,
+		} {
+			if got := siotest.JSON(siotest.Step(t, lines, step)["value"]); got != want {
+				t.Fatalf("%v: %s = %s, want %s", transports, step, got, want)
+			}
+		}
+	}
+}
+
+// Binary in both directions, with socket.io-client, over each transport:
+// the client's Buffer and ArrayBuffer reach the handler as bytes, and the
+// handler's echo of them, and bytes of its own, reach the client as binary.
+func TestSocketIOClientBinaryBothWays(t *testing.T) {
+	srv := realtimetest.NewServer(t, sioMux(t, realtime.Config{}, nil))
+	const bytes = `{"bin":[0,1,2,250,255,10,13,30]}`
+	const sent = `"label",` + bytes + `,{"list":[` + bytes + `],"nested":{"bin":[7,8]}}`
+	for _, transports := range [][]string{{"polling"}, {"websocket"}} {
+		lines := siotest.Run(t, "binaryargs", map[string]any{"url": srv.Server.URL, "token": "t-u1",
+			"client": map[string]any{"transports": transports}})
+		if got := siotest.JSON(siotest.Step(t, lines, "ack")["value"]); got != "["+sent+"]" {
+			t.Fatalf("%v: ack = %s", transports, got)
+		}
+		if got := siotest.JSON(siotest.Step(t, lines, "echo")["value"]); got != "["+sent+`,{"bin":[7,8]},8]` {
+			t.Fatalf("%v: echo = %s", transports, got)
 		}
 	}
 }

@@ -94,6 +94,37 @@ const scenarios = {
     s.disconnect();
   },
 
+  // Several arguments both ways: an emit with several and a callback, the
+  // server's ack and emit of several, and the one value Ctx.Data makes of
+  // several.
+  async args() {
+    const s = await connected(connect("/chat", { auth: { token: opts.token } }));
+    const spread = next(s, "spread");
+    const acked = await new Promise((resolve, reject) => s.timeout(15000).emit("args", 1, "two", { three: 3 }, [4],
+      (err, ...args) => (err ? reject(err) : resolve(args))));
+    out({ step: "ack", value: acked });
+    out({ step: "spread", value: await spread });
+    out({ step: "data", value: await ack(s, "data-of", 1, "two") });
+    s.disconnect();
+  },
+
+  // Binary both ways, among several arguments: what the server echoes and
+  // acks, and what it says it received.
+  async binaryargs() {
+    const s = await connected(connect("/chat", { auth: { token: opts.token } }));
+    const bytes = Buffer.from([0, 1, 2, 250, 255, 10, 13, 30]);
+    const echoed = new Promise((resolve) => s.once("bin-echo", (...args) => resolve(args)));
+    const acked = await new Promise((resolve, reject) => s.timeout(15000).emit("bin", "label", bytes,
+      { nested: Uint8Array.from([7, 8]).buffer, list: [bytes] }, (err, ...args) => (err ? reject(err) : resolve(args))));
+    // Binary shown as {bin: [bytes]}, so the Go test tells it from text.
+    const show = (v) => (Buffer.isBuffer(v) || v instanceof ArrayBuffer) ? { bin: Array.from(Buffer.from(v)) }
+      : Array.isArray(v) ? v.map(show)
+      : (v && typeof v === "object") ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, show(x)])) : v;
+    out({ step: "ack", value: show(acked) });
+    out({ step: "echo", value: show(await echoed) });
+    s.disconnect();
+  },
+
   // The server emits an event that waits for our ack, then tells us what
   // our ack said.
   async serverack() {
