@@ -264,7 +264,7 @@ func (c *Ctx) AckArgs(args ...any) error {
 	if c.acked {
 		return errors.New("realtime: event already acknowledged")
 	}
-	msg, err := argsMessage("", args)
+	msg, err := link.NewArgs("", args)
 	if err != nil {
 		return err
 	}

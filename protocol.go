@@ -1,12 +1,9 @@
 package realtime
 
 import (
-	"bytes"
 	"encoding/json"
 	"reflect"
-	"strconv"
 
-	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/internal/wire"
 )
 
@@ -49,43 +46,12 @@ func (b Binary) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes a mark of binary, a base64 string or null.
 func (b *Binary) UnmarshalJSON(data []byte) error {
-	data = bytes.TrimSpace(data)
-	if len(data) > 0 && data[0] == '{' {
-		var mark struct {
-			B *string `json:"_lolybin"` // wire.BinaryKey
-		}
-		if json.Unmarshal(data, &mark) != nil || mark.B == nil {
-			return &json.UnmarshalTypeError{Value: "object", Type: reflect.TypeFor[Binary]()}
-		}
-		data = []byte(strconv.Quote(*mark.B))
-	}
-	var raw []byte
-	if err := json.Unmarshal(data, &raw); err != nil {
+	raw, ok := wire.DecodeBinary(data)
+	if !ok {
 		return &json.UnmarshalTypeError{Value: "value", Type: reflect.TypeFor[Binary]()}
 	}
 	*b = raw
 	return nil
-}
-
-// argsMessage is the message of an event with several arguments: one is
-// the event's data, none is no data, several are a JSON array that codecs
-// with several arguments per event spread.
-func argsMessage(event string, args []any) (*link.Message, error) {
-	switch len(args) {
-	case 0:
-		return link.NewMessage(event, nil), nil
-	case 1:
-		data, err := json.Marshal(args[0])
-		if err != nil {
-			return nil, err
-		}
-		return link.NewMessage(event, data), nil
-	}
-	data, err := json.Marshal(args)
-	if err != nil {
-		return nil, err
-	}
-	return &link.Message{Event: event, Data: data, Spread: true}, nil
 }
 
 // encodeData turns a value into the JSON an envelope carries. nil stays nil

@@ -161,7 +161,7 @@ func (s *Socket) Emit(event string, data any) error {
 // client receives one value, as a handler reads Ctx.Data: one argument
 // itself, several as a JSON array, none as no data.
 func (s *Socket) EmitArgs(event string, args ...any) error {
-	msg, err := argsMessage(event, args)
+	msg, err := link.NewArgs(event, args)
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,7 @@ func (t Target) EmitArgs(event string, args ...any) error {
 	if event == "" {
 		return errors.New("realtime: EmitArgs with an empty event name")
 	}
-	msg, err := argsMessage(event, args)
+	msg, err := link.NewArgs(event, args)
 	if err != nil {
 		return fmt.Errorf("realtime: encode arguments of %q: %w", event, err)
 	}

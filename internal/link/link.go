@@ -140,6 +140,24 @@ func NewMessage(event string, data []byte) *Message {
 	return &Message{Event: event, Data: data}
 }
 
+// NewArgs returns a message for event with several arguments, each encoded
+// to JSON: one is the message's data, none is no data, several are a JSON
+// array (Spread).
+func NewArgs(event string, args []any) (*Message, error) {
+	var v any = args
+	switch len(args) {
+	case 0:
+		return NewMessage(event, nil), nil
+	case 1:
+		v = args[0]
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return &Message{Event: event, Data: data, Spread: len(args) > 1}, nil
+}
+
 // Encoded returns the message's encoding for codec under key (a codec whose
 // encoding depends on the socket, like Socket.IO's on the namespace, keys it
 // so), building it with build the first time: a frame, and any parts that

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 )
 
 // BinaryKey is the object key that marks encoded bytes in a message's JSON
@@ -58,6 +59,24 @@ func ReplaceBinary(data []byte, replace func(dst, b64 []byte) []byte) []byte {
 		}
 	}
 	return append(out, data[last:]...)
+}
+
+// DecodeBinary decodes bytes from the JSON of a mark, a base64 string or
+// null.
+func DecodeBinary(data []byte) ([]byte, bool) {
+	data = bytes.TrimSpace(data)
+	if len(data) > 0 && data[0] == '{' {
+		var mark struct {
+			B *string `json:"_lolybin"` // BinaryKey
+		}
+		if json.Unmarshal(data, &mark) != nil || mark.B == nil {
+			return nil, false
+		}
+		raw, err := base64.StdEncoding.DecodeString(*mark.B)
+		return raw, err == nil
+	}
+	var raw []byte
+	return raw, json.Unmarshal(data, &raw) == nil
 }
 
 // NativeBinary replaces binary marks with base64 strings, the form bytes
