@@ -30,10 +30,15 @@ import (
 // message goes back to its session as it came.
 type echo struct {
 	mu     sync.Mutex
+	opened int
 	closed map[string]link.Closed
 }
 
-func (e *echo) Open(*Session) {}
+func (e *echo) Open(*Session) {
+	e.mu.Lock()
+	e.opened++
+	e.mu.Unlock()
+}
 
 func (e *echo) Message(s *Session, data []byte, binary bool) {
 	if binary {
@@ -41,6 +46,9 @@ func (e *echo) Message(s *Session, data []byte, binary bool) {
 		return
 	}
 	s.Send(append([]byte{typeMessage}, data...), false)
+	if string(data) == "close" { // the server closes the session, after the echo
+		s.Close(1000, "asked to")
+	}
 }
 
 func (e *echo) Closed(s *Session, why link.Closed) {
@@ -70,16 +78,12 @@ func newTestServer(t *testing.T, interval, timeout time.Duration) *testServer {
 		eio.Shutdown(1001, "test over")
 		srv.CloseClientConnections()
 		srv.Close()
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			eio.mu.Lock()
-			n := len(eio.sessions)
-			eio.mu.Unlock()
-			if n == 0 {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		// Every session has ended and its handler has heard so.
+		waitFor(t, "every session to end", func() bool {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return len(h.closed) == h.opened
+		})
 	})
 	return srv
 }

@@ -116,6 +116,7 @@ type Session struct {
 	upgraded bool
 	probing  bool        // a WebSocket probe succeeded: long-polls return at once
 	probeEnd *time.Timer // ends a probe that does not complete the upgrade in time
+	linger   *time.Timer // forgets an ended polling session no poll came for
 	ended    bool
 	why      link.Closed
 	done     chan struct{}
@@ -284,12 +285,18 @@ func (s *Session) end(why link.Closed, drain bool) {
 	if s.probeEnd != nil {
 		s.probeEnd.Stop()
 	}
+	// A polling session drained stays known until a poll takes what is
+	// left and the close packet, or the client is presumed gone.
+	if drain && !s.upgraded {
+		s.linger = time.AfterFunc(s.srv.cfg.PingInterval+s.srv.cfg.PingTimeout, s.forget)
+	}
+	lingering := s.linger != nil
 	close(s.done)
 	s.mu.Unlock()
 	hb.Stop()
-	s.srv.mu.Lock()
-	delete(s.srv.sessions, s.id)
-	s.srv.mu.Unlock()
+	if !lingering {
+		s.forget()
+	}
 	c := sendq.Close{Code: why.Code, Reason: why.Reason, Abrupt: why.Reason == "ping timeout"}
 	if drain {
 		s.q.CloseAfterDrain(c)
@@ -322,6 +329,21 @@ const (
 )
 
 var codeMessages = [...]string{"Transport unknown", "Session ID unknown", "Bad handshake method", "Bad request", "Forbidden", "Unsupported protocol version"}
+
+// forget removes an ended session from the server: its requests get
+// "Session ID unknown" from now on.
+func (s *Session) forget() {
+	s.mu.Lock()
+	if s.linger != nil {
+		s.linger.Stop()
+	}
+	s.mu.Unlock()
+	s.srv.mu.Lock()
+	if s.srv.sessions[s.id] == s {
+		delete(s.srv.sessions, s.id)
+	}
+	s.srv.mu.Unlock()
+}
 
 // ServeHTTP answers the Engine.IO requests of a client: the handshake,
 // long-polls, posted packets, and WebSocket connections (new, or upgrading
@@ -488,12 +510,16 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		batch, cl := s.q.Take()
 		switch {
 		case batch != nil:
-			if s.q.Closing() {
+			closing := s.q.Closing()
+			if closing {
 				// Nothing more will be queued: the close goes with the rest.
 				batch = append(batch[:len(batch):len(batch)], sendq.Packet{Data: []byte{typeClose}})
 			}
 			writePayload(w, batch)
 			s.q.Done(batch)
+			if closing {
+				s.forget()
+			}
 			return
 		case cl != nil || s.q.Closing():
 			s.mu.Lock()
@@ -506,6 +532,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 				last = typeNoop
 			}
 			writePayload(w, []sendq.Packet{{Data: []byte{last}}})
+			s.forget()
 			return
 		}
 		select {

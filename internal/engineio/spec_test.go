@@ -431,3 +431,21 @@ func TestSpecUpgrade(t *testing.T) {
 		}
 	})
 }
+
+// A session the server closes tells a polling client so: what was queued
+// and the close packet go in one payload to the next poll, whenever it
+// comes; then the session is gone.
+func TestServerCloseReachesPolling(t *testing.T) {
+	srv := newTestServer(t, quietPing, quietPing)
+	sid := openPolling(t, srv)
+	if r := do(t, http.MethodPost, srv.pollURL(sid), "4close"); r.body != "ok" {
+		t.Fatalf("post: %d %q", r.status, r.body)
+	}
+	if r := do(t, http.MethodGet, srv.pollURL(sid), ""); r.status != http.StatusOK || r.body != "4close\x1e1" {
+		t.Fatalf("poll: %d %q, want the echo and the close packet", r.status, r.body)
+	}
+	wantError(t, do(t, http.MethodGet, srv.pollURL(sid), ""), codeUnknownSID)
+	if why := srv.why(t, sid); why != (link.Closed{Code: 1000, Reason: "asked to", ByServer: true}) {
+		t.Fatalf("the handler heard %+v", why)
+	}
+}
