@@ -682,3 +682,40 @@ func TestBinaryUnmarshalJSON(t *testing.T) {
 		}
 	}
 }
+
+// Several arguments to a room with history: a Socket.IO client gets them
+// followed by the offset, its last argument; a native client one array.
+func TestEmitArgsToHistoryRoom(t *testing.T) {
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.Route(realtime.Route{Namespace: "/chat", History: realtime.History{Size: 10}, Events: map[string]realtime.Event{
+		"join": {Handler: func(c *realtime.Ctx) error { return c.Join("r") }},
+		"say":  {Handler: func(c *realtime.Ctx) error { return c.ToRoom("r").EmitArgs("said", 1, realtime.Binary{9}) }},
+	}})
+	srv := realtimetest.NewServer(t, mux)
+	native := dial(t, srv, "/chat")
+	if _, err := native.Request(ctxT(t), "join", nil); err != nil {
+		t.Fatal(err)
+	}
+	c := dialSIO(t, srv)
+	c.send("40/chat,")
+	if got := c.nextText(); !strings.HasPrefix(got, `40/chat,{"sid":`) {
+		t.Fatalf("CONNECT answered %q", got)
+	}
+	c.send(`42/chat,1["join"]`)
+	if got := c.nextText(); got != "43/chat,1[]" {
+		t.Fatalf("join ack %q", got)
+	}
+	c.send(`42/chat,["say"]`)
+	got := c.nextText()
+	head, offset, ok := strings.Cut(got, `{"_placeholder":true,"num":0},"`)
+	if !ok || head != `451-/chat,["said",1,` || !strings.HasSuffix(offset, `"]`) || len(offset) < 4 {
+		t.Fatalf("got %q, want the arguments then the offset", got)
+	}
+	if b := c.nextBinary(); string(b) != "\x09" {
+		t.Fatalf("attachment %v", b)
+	}
+	m, err := native.Wait(ctxT(t), "said")
+	if err != nil || string(m.Data) != `[1,"CQ=="]` {
+		t.Fatalf("native client got %s, %v", m.Data, err)
+	}
+}
