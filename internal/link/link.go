@@ -123,8 +123,8 @@ type Message struct {
 	// native protocol) sends the array as that value.
 	Spread bool
 
+	n      uint8 // beside Spread: one word for both, as n int alone took
 	inline [2]encoding
-	n      int
 	more   []encoding
 }
 
@@ -163,7 +163,7 @@ func NewArgs(event string, args []any) (*Message, error) {
 // so), building it with build the first time: a frame, and any parts that
 // travel with it (binary attachments).
 func (m *Message) Encoded(c *Codec, key string, build func() ([]byte, [][]byte)) ([]byte, [][]byte) {
-	for i := 0; i < m.n; i++ {
+	for i := 0; i < int(m.n); i++ {
 		if e := &m.inline[i]; e.codec == c && e.key == key {
 			return e.frame, e.extra
 		}
@@ -175,7 +175,7 @@ func (m *Message) Encoded(c *Codec, key string, build func() ([]byte, [][]byte))
 	}
 	frame, extra := build()
 	e := encoding{codec: c, key: key, frame: frame, extra: extra}
-	if m.n < len(m.inline) {
+	if int(m.n) < len(m.inline) {
 		m.inline[m.n] = e
 		m.n++
 	} else {
