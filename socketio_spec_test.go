@@ -444,21 +444,25 @@ func TestSocketIODeviationsKeepTheSession(t *testing.T) {
 	c := dialSIO(t, srv)
 	c.join("/", "")
 	c.join("/custom", "")
-	for _, tc := range []struct{ send, code string }{
-		{`42["__loly:error",1]`, realtime.CodeBadMessage},
-		{`42["$connect"]`, realtime.CodeBadMessage},
-		{`42["` + strings.Repeat("x", 200) + `"]`, realtime.CodeBadMessage},
-		{`421["no-such-event"]`, realtime.CodeUnknownEvent},
+	for _, tc := range []struct {
+		send, code, event string
+		ack               bool
+	}{
+		{`42["__loly:error",1]`, realtime.CodeBadMessage, "__loly:error", false},
+		{`42["$connect"]`, realtime.CodeBadMessage, "$connect", false},
+		{`42["` + strings.Repeat("x", 200) + `"]`, realtime.CodeBadMessage, "", false},
+		{`421["no-such-event"]`, realtime.CodeUnknownEvent, "no-such-event", true},
+		{`42[1,"numeric name"]`, realtime.CodeUnknownEvent, "1", false},
 	} {
 		c.send(tc.send)
 		got := c.nextText()
 		var args []json.RawMessage
 		var e realtime.Error
 		if !strings.HasPrefix(got, "42") || json.Unmarshal([]byte(got[2:]), &args) != nil || len(args) != 2 ||
-			string(args[0]) != `"__loly:error"` || json.Unmarshal(args[1], &e) != nil || e.Code != tc.code {
-			t.Fatalf("%s: got %q, want a %s", tc.send, got, tc.code)
+			string(args[0]) != `"__loly:error"` || json.Unmarshal(args[1], &e) != nil || e.Code != tc.code || e.Event != tc.event {
+			t.Fatalf("%s: got %q, want a %s for event %q", tc.send, got, tc.code, tc.event)
 		}
-		if tc.code == realtime.CodeUnknownEvent {
+		if tc.ack {
 			if ack := c.nextText(); !strings.HasPrefix(ack, `431[{"error":{"code":"UNKNOWN_EVENT"`) {
 				t.Fatalf("error ack %q", ack)
 			}

@@ -64,15 +64,19 @@ type testServer struct {
 	h   *echo
 }
 
-func newTestServer(t *testing.T, interval, timeout time.Duration) *testServer {
+func newTestServer(t *testing.T, interval, timeout time.Duration, opts ...func(*Config)) *testServer {
 	t.Helper()
 	h := &echo{closed: make(map[string]link.Closed)}
-	eio := NewServer(Config{
+	cfg := Config{
 		PingInterval: interval, PingTimeout: timeout, MaxPayload: 1e6, QueueBytes: 1 << 20,
 		WriteTimeout: 10 * time.Second, HandshakeTimeout: 10 * time.Second,
 		Logger: slog.New(slog.DiscardHandler),
 		Admit:  func(*http.Request) (func(), int, string) { return func() {}, 0, "" },
-	}, h)
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	eio := NewServer(cfg, h)
 	srv := &testServer{Server: httptest.NewServer(eio), eio: eio, h: h}
 	t.Cleanup(func() {
 		eio.Shutdown(1001, "test over")

@@ -449,3 +449,34 @@ func TestServerCloseReachesPolling(t *testing.T) {
 		t.Fatalf("the handler heard %+v", why)
 	}
 }
+
+// A probe WebSocket that does not finish the upgrade within
+// HandshakeTimeout is closed, and the session goes on polling.
+func TestProbeWithoutUpgradeIsClosed(t *testing.T) {
+	srv := newTestServer(t, quietPing, quietPing, func(c *Config) { c.HandshakeTimeout = 200 * time.Millisecond })
+	sid := openPolling(t, srv)
+	probe := dialWS(t, srv.wsURL("EIO=4&transport=websocket&sid="+sid))
+	probe.text("2probe")
+	if got := probe.nextText(); got != "3probe" {
+		t.Fatalf("probe answered %q", got)
+	}
+	if f := probe.closed(); f.code != 1008 {
+		t.Fatalf("probe: %v", f)
+	}
+	do(t, http.MethodPost, srv.pollURL(sid), "4polling")
+	if r := do(t, http.MethodGet, srv.pollURL(sid), ""); r.body != "4polling" {
+		t.Fatalf("poll after the abandoned upgrade: %d %q", r.status, r.body)
+	}
+}
+
+// A request of a session with another method than GET and POST gets 400;
+// the session goes on.
+func TestOtherMethodsOfASession(t *testing.T) {
+	srv := newTestServer(t, quietPing, quietPing)
+	sid := openPolling(t, srv)
+	wantError(t, do(t, http.MethodPut, srv.pollURL(sid), "4x"), codeBadRequest)
+	do(t, http.MethodPost, srv.pollURL(sid), "4still")
+	if r := do(t, http.MethodGet, srv.pollURL(sid), ""); r.body != "4still" {
+		t.Fatalf("poll: %d %q", r.status, r.body)
+	}
+}
