@@ -650,8 +650,15 @@ func TestEmitArgsAcrossInstances(t *testing.T) {
 	srvA := realtimetest.NewServer(t, muxA)
 	realtimetest.NewServer(t, muxB)
 	c := dialSIO(t, srvA)
-	c.join("/", "")
+	sid := c.join("/", "")
 	native := dial(t, srvA, "/")
+	// To one socket by id, from the other instance.
+	if err := muxB.In("/").ToSocket(sid).EmitArgs("direct", 1, "two"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.nextText(); got != `42["direct",1,"two"]` {
+		t.Fatalf("Socket.IO client got %q", got)
+	}
 	if err := muxB.In("/").EmitArgs("spread", 1, "two", realtime.Binary{9}); err != nil {
 		t.Fatal(err)
 	}
