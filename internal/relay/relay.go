@@ -164,9 +164,12 @@ func Parse(p []byte, self string) (Message, bool) {
 		return m, true
 	}
 	kind, m.Spread = bytes.CutSuffix(kind, []byte{'*'})
-	if json.Unmarshal(kind, &m.Event) != nil {
+	// A variable of its own: &m.Event would move all of m to the heap.
+	var event string
+	if json.Unmarshal(kind, &event) != nil {
 		return Message{}, false
 	}
+	m.Event = event
 	if len(data) > 0 {
 		m.Data = data
 	}
