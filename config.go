@@ -11,6 +11,7 @@ import (
 
 	"github.com/lolyjs/realtime/broadcast"
 	"github.com/lolyjs/realtime/history"
+	"github.com/lolyjs/realtime/internal/edge"
 	"github.com/lolyjs/realtime/store"
 )
 
@@ -205,7 +206,7 @@ func (c Config) withDefaults() Config {
 		c.ErrorHandler = DefaultErrorHandler
 	}
 	if c.ClientIP == nil {
-		c.ClientIP = remoteIP
+		c.ClientIP = edge.RemoteIP
 	}
 	return c
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +14,9 @@ import (
 	"github.com/lolyjs/realtime/broadcast"
 	"github.com/lolyjs/realtime/history"
 	hmemory "github.com/lolyjs/realtime/history/memory"
+	"github.com/lolyjs/realtime/internal/edge"
 	"github.com/lolyjs/realtime/internal/engineio"
+	"github.com/lolyjs/realtime/internal/interest"
 	"github.com/lolyjs/realtime/internal/native"
 	"github.com/lolyjs/realtime/internal/presence"
 	"github.com/lolyjs/realtime/internal/publish"
@@ -53,8 +52,7 @@ type server struct {
 	ownHistory bool
 	id         string
 
-	ipMu  sync.Mutex
-	perIP map[string]int
+	perIP *edge.PerIP
 
 	// Native connections, for Shutdown; Engine.IO sessions are the eio
 	// server's. connWG counts both.
@@ -62,16 +60,8 @@ type server struct {
 	conns  map[*native.Conn]struct{}
 	connWG sync.WaitGroup
 
-	subMu  sync.Mutex
-	topics map[string]topic // topics routed here: subscribed or pending
-	// pending holds the topics whose subscription failed, retried by one
-	// goroutine (retrying) until the broker confirms them or no local
-	// socket needs them.
-	pending    map[string]struct{}
-	retrying   bool
-	subStopped bool
-	subStop    chan struct{}
-	subWG      sync.WaitGroup
+	// subs are the broker topics routed here (nil without a broker).
+	subs *interest.Set[topic]
 
 	presence  *presence.Presence
 	events    *presence.Events // presence events, nil when no namespace has them
@@ -85,10 +75,7 @@ func New(cfg Config) *Mux {
 	s := &server{
 		cfg:        cfg,
 		namespaces: make(map[string]*namespace),
-		perIP:      make(map[string]int),
 		conns:      make(map[*native.Conn]struct{}),
-		topics:     make(map[string]topic),
-		subStop:    make(chan struct{}),
 	}
 	m := &Mux{srv: s}
 	m.ns = s.namespace("/", m)
@@ -139,6 +126,7 @@ func (s *server) start(ctx context.Context) error {
 		s.id = uuid.NewString()
 	}
 	s.cfg = cfg
+	s.perIP = edge.NewPerIP(cfg.Limits.ConnectionsPerIP)
 	for _, name := range s.order {
 		s.namespaces[name].finish()
 	}
@@ -175,7 +163,7 @@ func (s *server) start(ctx context.Context) error {
 			return fmt.Errorf("realtime: register presence: %w", err)
 		}
 		if err := s.startCluster(ctx); err != nil {
-			s.stopRetrying()
+			s.subs.StopRetrying()
 			if s.publisher != nil {
 				pctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				s.publisher.Close(pctx)
@@ -244,6 +232,7 @@ func (s *server) anyHistory() bool {
 // startCluster starts the broker, the namespaces' subscriptions, the
 // publisher and the presence heartbeat, once the instance id is claimed.
 func (s *server) startCluster(ctx context.Context) error {
+	s.subs = interest.New[topic](s.broker, s.cfg.Logger)
 	if r, ok := s.broker.(broadcast.Resumer); ok {
 		r.OnResume(func() {
 			for _, ns := range s.namespaces {
@@ -255,7 +244,7 @@ func (s *server) startCluster(ctx context.Context) error {
 		return fmt.Errorf("realtime: start broker: %w", err)
 	}
 	for _, name := range s.order {
-		if err := s.subscribe(ctx, namespaceTopic(name), topic{ns: s.namespaces[name], kind: topicNamespace}); err != nil {
+		if err := s.subs.Subscribe(ctx, namespaceTopic(name), topic{ns: s.namespaces[name], kind: topicNamespace}); err != nil {
 			return fmt.Errorf("realtime: subscribe namespace %s: %w", name, err)
 		}
 	}
@@ -380,62 +369,14 @@ func (s *server) admitSession(r *http.Request) (func(), int, string) {
 }
 
 // namespaceOf maps a request path to a namespace name.
-func (s *server) namespaceOf(p string) string {
-	if s.cfg.Path != "" && (p == s.cfg.Path || strings.HasPrefix(p, s.cfg.Path+"/")) {
-		p = p[len(s.cfg.Path):]
-	}
-	p = "/" + strings.Trim(p, "/")
-	return p
-}
+func (s *server) namespaceOf(p string) string { return edge.Namespace(p, s.cfg.Path) }
 
 func (s *server) originAllowed(r *http.Request) bool {
-	if s.cfg.CheckOrigin != nil {
-		return s.cfg.CheckOrigin(r)
-	}
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	if len(s.cfg.AllowedOrigins) == 0 {
-		u, err := url.Parse(origin)
-		return err == nil && strings.EqualFold(u.Host, r.Host)
-	}
-	for _, o := range s.cfg.AllowedOrigins {
-		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
-			return true
-		}
-	}
-	return false
+	return edge.Origins{Check: s.cfg.CheckOrigin, Allowed: s.cfg.AllowedOrigins}.Allow(r)
 }
 
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-func (s *server) acquireIP(ip string) bool {
-	limit := s.cfg.Limits.ConnectionsPerIP
-	s.ipMu.Lock()
-	defer s.ipMu.Unlock()
-	if limit > 0 && s.perIP[ip] >= limit {
-		return false
-	}
-	s.perIP[ip]++
-	return true
-}
-
-func (s *server) releaseIP(ip string) {
-	s.ipMu.Lock()
-	if n := s.perIP[ip]; n <= 1 {
-		delete(s.perIP, ip)
-	} else {
-		s.perIP[ip] = n - 1
-	}
-	s.ipMu.Unlock()
-}
+func (s *server) acquireIP(ip string) bool { return s.perIP.Acquire(ip) }
+func (s *server) releaseIP(ip string)      { s.perIP.Release(ip) }
 
 func (s *server) track(c *native.Conn) bool {
 	s.connMu.Lock()
@@ -520,20 +461,8 @@ func (s *server) stopBackends() {
 	} else {
 		s.closeEvents(time.Second)
 	}
-	if s.broker != nil {
-		s.stopRetrying()
-		s.subMu.Lock()
-		names := make([]string, 0, len(s.topics))
-		for name := range s.topics {
-			names = append(names, name)
-		}
-		s.topics = make(map[string]topic)
-		s.subMu.Unlock()
-		if len(names) > 0 {
-			uctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = s.broker.Unsubscribe(uctx, names...)
-			cancel()
-		}
+	if s.subs != nil {
+		s.subs.Stop()
 	}
 	if s.ownStore {
 		_ = s.store.Close()
