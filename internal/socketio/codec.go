@@ -104,7 +104,7 @@ func validPayload(typ byte, data []byte) bool {
 	if len(data) == 0 {
 		return typ == typeConnect || typ == typeDisconnect
 	}
-	if typ == typeDisconnect || !json.Valid(data) {
+	if typ == typeDisconnect || !wire.Valid(data) {
 		return false
 	}
 	switch data = bytes.TrimLeft(data, " \t\r\n"); typ {

@@ -174,3 +174,21 @@ func FuzzSplitFrame(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValidAgainstStdlib checks Valid against encoding/json's Valid.
+func FuzzValidAgainstStdlib(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `[]`, `{"a":[1,2,{"b":null}],"c":"\u00e9\n"}`, ` 1 `, `-0.5e+10`, `01`, `1.`, `.5`, `1e`, `"\x"`,
+		`"\u12"`, `[1,]`, `{"a":1,}`, `{"a" 1}`, `{1:2}`, `[}`, `{]`, `tru`, `nulll`, `"a" "b"`, "\"\x01\"",
+		`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`,
+		`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`,
+		`{"a":{"b":{"c":[{"d":[true,false,null]}]}}}`, ``, ` `, `"`, `-`, `[1 2]`, `{"a":1 "b":2}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := Valid(b), json.Valid(b); got != want {
+			t.Fatalf("Valid(%q) = %v, encoding/json says %v", b, got, want)
+		}
+	})
+}

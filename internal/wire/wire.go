@@ -121,7 +121,7 @@ func Decode(b []byte) (Envelope, string) {
 	if !utf8.Valid(b) {
 		return env, msgNotUTF8
 	}
-	if !json.Valid(b) {
+	if !Valid(b) {
 		return env, msgNotJSON
 	}
 	i := skipSpace(b, 0)
@@ -194,7 +194,7 @@ func unquote(tok []byte) []byte {
 	return []byte(s)
 }
 
-// The skip functions walk JSON already checked by json.Valid.
+// The skip functions walk JSON already checked by Valid.
 
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
