@@ -11,12 +11,14 @@ import (
 // found within interval + timeout of its last sign of life. Both
 // transports use it, the native protocol with WebSocket pings (any frame is
 // a sign of life) and Engine.IO with its ping packets (a pong is). One timer
-// per connection, no deadline set on each read.
+// per connection, no deadline set on each read, and no clock read per sign
+// of life: Seen only raises a flag that the next ping lowers.
 type Heartbeat struct {
 	interval, timeout time.Duration
 	ping, gone        func()
 
-	seen atomic.Int64 // UnixNano of the last sign of life
+	// seen is set by a sign of life since the last ping (or the start).
+	seen atomic.Bool
 
 	mu       sync.Mutex
 	timer    *time.Timer
@@ -30,17 +32,20 @@ type Heartbeat struct {
 // ping. Neither may block.
 func StartHeartbeat(interval, timeout time.Duration, ping, gone func()) *Heartbeat {
 	h := &Heartbeat{interval: interval, timeout: timeout, ping: ping, gone: gone}
-	now := time.Now()
-	h.seen.Store(now.UnixNano())
-	h.lastPing = now
+	h.lastPing = time.Now()
 	h.mu.Lock()
 	h.timer = time.AfterFunc(interval, h.tick)
 	h.mu.Unlock()
 	return h
 }
 
-// Seen records a sign of life from the client.
-func (h *Heartbeat) Seen() { h.seen.Store(time.Now().UnixNano()) }
+// Seen records a sign of life from the client. It is called for every frame
+// a client sends, so it only reads a flag while the flag is up.
+func (h *Heartbeat) Seen() {
+	if !h.seen.Load() {
+		h.seen.Store(true)
+	}
+}
 
 // Stop stops the heartbeat; gone will not run after it returns.
 func (h *Heartbeat) Stop() {
@@ -57,9 +62,8 @@ func (h *Heartbeat) tick() {
 		return
 	}
 	now := time.Now()
-	seen := time.Unix(0, h.seen.Load())
 	if h.awaiting {
-		if seen.Before(h.lastPing) {
+		if !h.seen.Load() {
 			if deadline := h.lastPing.Add(h.timeout); now.Before(deadline) {
 				h.timer.Reset(deadline.Sub(now))
 				h.mu.Unlock()
@@ -75,6 +79,7 @@ func (h *Heartbeat) tick() {
 	next := h.lastPing.Add(h.interval)
 	if !now.Before(next) {
 		h.lastPing, h.awaiting = now, true
+		h.seen.Store(false) // what arrives from now on answers this ping
 		next = now.Add(h.interval)
 		h.ping()
 	}
