@@ -237,6 +237,9 @@ func (c *Ctx) Store() store.Store { return c.socket.ns.srv.store }
 // Ack acknowledges the client's event with data. It does nothing when the
 // client asked for no ack; a second Ack for the same event is an error.
 // When a handler returns nil without acking, the mux acks with no data.
+// While nothing is queued for the socket, the ack is written at once on the
+// calling goroutine, with no hand-off to a writer; otherwise it is queued
+// behind what is, so the client receives everything in order.
 func (c *Ctx) Ack(data any) error {
 	if c.ackID <= 0 {
 		return nil
@@ -280,8 +283,20 @@ func (c *Ctx) AckArgs(args ...any) error {
 // Acked reports whether the event was acknowledged already.
 func (c *Ctx) Acked() bool { return c.acked }
 
-// Reply sends an event to the calling socket only.
-func (c *Ctx) Reply(event string, data any) error { return c.socket.Emit(event, data) }
+// Reply sends an event to the calling socket only. While nothing is queued
+// for the socket, the reply is written at once on the handler's goroutine
+// (waiting for the client, for the write timeout at most, when its buffers
+// are full), as Ack is; otherwise it is queued behind what is. A burst of
+// many events for one socket is better sent with Socket().Emit, which
+// queues them and lets the writer pack them into shared frames.
+func (c *Ctx) Reply(event string, data any) error {
+	payload, err := encodeData(data)
+	if err != nil {
+		return err
+	}
+	c.socket.reply(link.NewMessage(event, payload))
+	return nil
+}
 
 // Emit sends an event to every socket of the namespace, the caller included,
 // on every instance.

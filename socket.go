@@ -21,14 +21,17 @@ import (
 // carries one per namespace it joined. A Socket is safe for concurrent use;
 // it stays valid after it closes, but emits to it are then dropped.
 type Socket struct {
-	id     string
-	ns     *namespace
-	link   link.Conn
-	req    *http.Request
-	ip     string
-	ctx    context.Context
-	cancel context.CancelFunc
-	user   atomic.Pointer[User]
+	id   string
+	ns   *namespace
+	link link.Conn
+	// replier is link when its transport can answer on the caller's
+	// goroutine, else nil.
+	replier link.Replier
+	req     *http.Request
+	ip      string
+	ctx     context.Context
+	cancel  context.CancelFunc
+	user    atomic.Pointer[User]
 	// member is guarded by ns.mu: the socket is listed in its namespace.
 	member bool
 
@@ -69,7 +72,9 @@ type output struct {
 
 func newSocket(ns *namespace, l link.Conn, r *http.Request, ip string) *Socket {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Socket{id: uuid.NewString(), ns: ns, link: l, req: r, ip: ip, ctx: ctx, cancel: cancel}
+	s := &Socket{id: uuid.NewString(), ns: ns, link: l, req: r, ip: ip, ctx: ctx, cancel: cancel}
+	s.replier, _ = l.(link.Replier)
+	return s
 }
 
 // Local returns the value stored under key with SetLocal, or nil. Middleware
@@ -223,11 +228,30 @@ func (s *Socket) deliver(m *link.Message) {
 	s.link.Deliver(m)
 }
 
+// ack answers an event of the socket's. It is called only while the event
+// runs (by Ctx.Ack and the like), with no lock held, so a transport that can
+// write on the calling goroutine does (link.Replier).
 func (s *Socket) ack(id int64, data []byte, kind link.AckKind) {
 	if s.holding.Load() && s.hold(output{ackID: id, data: data, kind: kind}) {
 		return
 	}
+	if s.replier != nil {
+		s.replier.AckNow(id, data, kind)
+		return
+	}
 	s.link.Ack(id, data, kind)
+}
+
+// reply is deliver for Ctx.Reply: an event to the socket whose event runs.
+func (s *Socket) reply(m *link.Message) {
+	if s.holding.Load() && s.hold(output{msg: m}) {
+		return
+	}
+	if s.replier != nil {
+		s.replier.DeliverNow(m)
+		return
+	}
+	s.link.Deliver(m)
 }
 
 func (s *Socket) accepted() link.Accepted {

@@ -41,6 +41,22 @@ type Conn interface {
 	Request(ctx context.Context, event string, data []byte) (json.RawMessage, error)
 }
 
+// Replier is implemented by a Conn that can answer a socket's own event on
+// the calling goroutine: when nothing is queued for the client, the frame is
+// written there and then, with no hand-off to a writer; otherwise it is
+// queued behind what is, as Ack and Deliver do. Either way the order of
+// what the client receives is kept, and so is the queue's byte bound.
+//
+// The core calls these only while it runs an event of the socket, holding
+// no lock, since they may wait for the client (for the write timeout at
+// most): a socket's own slowness then delays only its own next event.
+type Replier interface {
+	// AckNow is Ack, written on the calling goroutine when it can be.
+	AckNow(id int64, data []byte, kind AckKind)
+	// DeliverNow is Deliver, written on the calling goroutine when it can be.
+	DeliverNow(m *Message)
+}
+
 // Accepted is what a client is told when its socket is connected.
 type Accepted struct {
 	SocketID, Namespace string

@@ -125,6 +125,9 @@ type Conn struct {
 	// be allocated on every send that starts a write job.
 	flushFn func()
 	closed  atomic.Bool
+	// deadlineFresh is when the write deadline was last set plus half the
+	// write timeout; only the queue's writer turn reads and sets it.
+	deadlineFresh time.Time
 }
 
 // Serve starts the connection's read loop, on a goroutine of its own, so
@@ -143,6 +146,11 @@ func (c *Conn) Kill() { _ = c.ws.NetConn().Close() }
 // Deliver queues the message's native envelope. A message of several
 // arguments (Spread) carries them as its data, one JSON array.
 func (c *Conn) Deliver(m *link.Message) {
+	c.send(c.encode(m))
+}
+
+// encode returns the message's native envelope, built once per message.
+func (c *Conn) encode(m *link.Message) []byte {
 	frame, _ := m.Encoded(codec, "", func() ([]byte, [][]byte) {
 		data := m.Data
 		if wire.HasBinary(data) {
@@ -159,19 +167,73 @@ func (c *Conn) Deliver(m *link.Message) {
 		}
 		return b, nil
 	})
-	c.send(frame)
+	return frame
 }
 
 // Ack queues an ack, or an error ack. Several arguments are one array.
 func (c *Conn) Ack(id int64, data []byte, kind link.AckKind) {
+	c.send(appendAck(nil, id, data, kind))
+}
+
+func appendAck(b []byte, id int64, data []byte, kind link.AckKind) []byte {
 	if wire.HasBinary(data) {
 		data = wire.NativeBinary(data)
 	}
 	if kind == link.AckError {
-		c.send(wire.AppendAckError(nil, id, data))
-	} else {
-		c.send(wire.AppendAck(nil, id, data))
+		return wire.AppendAckError(b, id, data)
 	}
+	return wire.AppendAck(b, id, data)
+}
+
+// AckNow is Ack, written at once on the calling goroutine (the socket's
+// own read goroutine, running its event) when nothing is queued or being
+// written: an answer then costs one write, as in a bare echo, and no
+// hand-off to the writer. The frame is built in a pooled buffer, which
+// gws copies into its own before writing.
+func (c *Conn) AckNow(id int64, data []byte, kind link.AckKind) {
+	buf := framePool.Get().(*[]byte)
+	b := appendAck((*buf)[:0], id, data, kind)
+	c.writeNow(b, true)
+	*buf = b[:0]
+	framePool.Put(buf)
+}
+
+// DeliverNow is Deliver, written at once on the calling goroutine when
+// nothing is queued or being written.
+func (c *Conn) DeliverNow(m *link.Message) {
+	c.writeNow(c.encode(m), false)
+}
+
+// writeNow writes b as a frame of its own when the queue lets the caller
+// take the writer's turn, and queues it otherwise (a copy when b is
+// borrowed). Either way nothing overtakes what was queued before.
+func (c *Conn) writeNow(b []byte, borrowed bool) {
+	p := sendq.Packet{Data: b}
+	if !c.q.TryWrite(p) {
+		if borrowed {
+			p.Data = append([]byte(nil), b...)
+		}
+		c.q.Push(p)
+		return
+	}
+	c.refreshWriteDeadline()
+	_ = c.ws.WriteMessage(gws.OpcodeText, b) // a failure closes the connection; OnClose follows
+	c.q.WriteDone(p)
+}
+
+// refreshWriteDeadline gives the write about to happen the write timeout.
+// Moving the deadline costs a clock read and a timer update, so it is moved
+// only once half the timeout has passed since it was last set: a write may
+// then get between half the timeout and all of it. It runs only in the
+// writer's turn, which the queue gives one goroutine at a time.
+func (c *Conn) refreshWriteDeadline() {
+	now := time.Now()
+	if now.Before(c.deadlineFresh) {
+		return
+	}
+	wt := c.srv.cfg.WriteTimeout
+	_ = c.ws.SetWriteDeadline(now.Add(wt))
+	c.deadlineFresh = now.Add(wt / 2)
 }
 
 // EventConnected is the event that tells a client it is connected.
@@ -281,7 +343,7 @@ func (c *Conn) flush() {
 			}
 			return
 		}
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		c.refreshWriteDeadline()
 		var err error
 		if len(batch) == 1 {
 			// One envelope is a frame of its own: written as it is.

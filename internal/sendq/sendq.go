@@ -110,6 +110,40 @@ func (q *Queue) Push(p Packet) bool {
 	return true
 }
 
+// TryWrite claims the writer's turn for one packet that the caller writes
+// itself, on its own goroutine: it reports true when the queue is open, not
+// holding, and has nothing queued or being written. The packet's bytes
+// count against the limit until WriteDone, which the caller must then call;
+// pushes meanwhile queue behind it. On false, nothing changed: push the
+// packet instead.
+func (q *Queue) TryWrite(p Packet) bool {
+	q.mu.Lock()
+	if q.closing || q.holding || q.writing || len(q.items) > 0 {
+		q.mu.Unlock()
+		return false
+	}
+	q.writing = true
+	q.bytes += p.cost()
+	q.mu.Unlock()
+	return true
+}
+
+// WriteDone ends the turn TryWrite claimed, once the packet is written (or
+// its write failed). What was pushed meanwhile, or a close, goes to a
+// writer started now.
+func (q *Queue) WriteDone(p Packet) {
+	q.mu.Lock()
+	q.bytes = max(q.bytes-p.cost(), 0)
+	start := (len(q.items) > 0 && !q.holding) || q.close != nil
+	if !start && !q.closing {
+		q.writing = false // (a stopped queue keeps its writer turn taken)
+	}
+	q.mu.Unlock()
+	if start {
+		q.cfg.Start()
+	}
+}
+
 // Hold keeps what is pushed from the writer until Release or Discard.
 func (q *Queue) Hold() {
 	q.mu.Lock()

@@ -192,3 +192,20 @@ func FuzzValidAgainstStdlib(f *testing.F) {
 		}
 	})
 }
+
+// Valid and Decode refuse nesting past encoding/json's limit, 10,000
+// levels, the envelope's own object included, as encoding/json does.
+func TestValidNestingLimit(t *testing.T) {
+	nested := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	for _, n := range []int{9999, 10000, 10001} {
+		b := []byte(nested(n))
+		if got, want := Valid(b), json.Valid(b); got != want {
+			t.Errorf("Valid of depth %d = %v, encoding/json says %v", n, got, want)
+		}
+		env := []byte(`{"event":"e","data":` + nested(n-1) + `}`)
+		_, problem := Decode(env)
+		if got, want := problem == "", json.Valid(env); got != want {
+			t.Errorf("Decode of an envelope of depth %d: refusal %q, encoding/json says valid=%v", n, problem, want)
+		}
+	}
+}

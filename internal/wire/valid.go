@@ -1,27 +1,34 @@
 package wire
 
-import "encoding/json"
-
-// maxValidDepth is how deep Valid follows nesting on its own stack; deeper
-// documents are checked by encoding/json, which has no such limit.
-const maxValidDepth = 64
-
 // Valid reports whether b is one JSON value (RFC 8259), surrounded by
 // whitespace at most, as encoding/json's Valid does. It walks the bytes
-// once, without recursion and without allocating: on the envelopes of every
-// event it costs a third of encoding/json's scanner. It does not check
-// UTF-8; Decode does that first.
+// once, without recursion, allocating only for nesting deeper than 64: on
+// the envelopes of every event it costs a third of encoding/json's scanner.
+// It does not check UTF-8; Decode does that first.
 func Valid(b []byte) bool {
-	var stack [maxValidDepth]byte // '{' or '[' for each open container
-	depth := 0
-	i := skipSpace(b, 0)
+	end := validValue(b, skipSpace(b, 0), maxDepth)
+	return end >= 0 && skipSpace(b, end) == len(b)
+}
+
+// maxDepth is the deepest nesting of arrays and objects a value may have,
+// encoding/json's limit: deeper is invalid.
+const maxDepth = 10000
+
+// validValue checks the JSON value that starts at b[i], nested at most
+// depth deep, and returns the index just past it, or -1.
+func validValue(b []byte, i, depth int) int {
+	var inline [64]byte
+	stack := inline[:0] // '{' or '[' for each open container
 	for {
 		// A value starts at i.
 		if i >= len(b) {
-			return false
+			return -1
 		}
 		switch c := b[i]; c {
 		case '{', '[':
+			if len(stack) == depth {
+				return -1 // one level too deep, empty or not
+			}
 			i = skipSpace(b, i+1)
 			closer := byte('}')
 			if c == '[' {
@@ -31,66 +38,55 @@ func Valid(b []byte) bool {
 				i++
 				break // an empty container is a whole value
 			}
-			if depth == maxValidDepth {
-				return json.Valid(b)
-			}
-			stack[depth] = c
-			depth++
+			stack = append(stack, c)
 			if c == '{' {
 				if i = validKey(b, i); i < 0 {
-					return false
+					return -1
 				}
 			}
 			continue
 		case '"':
-			if i = validString(b, i); i < 0 {
-				return false
-			}
+			i = validString(b, i)
 		case 't':
-			if i = validLiteral(b, i, "true"); i < 0 {
-				return false
-			}
+			i = validLiteral(b, i, "true")
 		case 'f':
-			if i = validLiteral(b, i, "false"); i < 0 {
-				return false
-			}
+			i = validLiteral(b, i, "false")
 		case 'n':
-			if i = validLiteral(b, i, "null"); i < 0 {
-				return false
-			}
+			i = validLiteral(b, i, "null")
 		default:
-			if i = validNumber(b, i); i < 0 {
-				return false
-			}
+			i = validNumber(b, i)
+		}
+		if i < 0 {
+			return -1
 		}
 		// A value ended at i: what follows it closes containers, or
 		// separates it from the next.
 		for {
+			if len(stack) == 0 {
+				return i
+			}
 			i = skipSpace(b, i)
-			if depth == 0 {
-				return i == len(b)
-			}
 			if i >= len(b) {
-				return false
+				return -1
 			}
-			open := stack[depth-1]
+			open := stack[len(stack)-1]
 			switch b[i] {
 			case ',':
 				i = skipSpace(b, i+1)
 				if open == '{' {
 					if i = validKey(b, i); i < 0 {
-						return false
+						return -1
 					}
 				}
 			case '}', ']':
 				if (b[i] == '}') != (open == '{') {
-					return false
+					return -1
 				}
-				depth--
+				stack = stack[:len(stack)-1]
 				i++
 				continue
 			default:
-				return false
+				return -1
 			}
 			break
 		}

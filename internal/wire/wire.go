@@ -113,42 +113,68 @@ const (
 // name, the ack id) with the refusal's message, so the error can still be
 // acked and attributed; the message is "" on success.
 //
-// It does not build the JSON: once the frame is known valid, it finds the
-// three members' spans by skipping values, so a valid envelope of a known
-// event costs no allocation, and nesting depth costs no stack.
+// It does not build the JSON: the one pass that checks it (as Valid does)
+// finds the three members' spans, so a valid envelope of a known event
+// costs no allocation, and nesting depth costs no call stack.
 func Decode(b []byte) (Envelope, string) {
 	var env Envelope
 	if !utf8.Valid(b) {
 		return env, msgNotUTF8
 	}
-	if !Valid(b) {
-		return env, msgNotJSON
-	}
+	// One pass checks the JSON and finds the members' spans.
 	i := skipSpace(b, 0)
-	if b[i] != '{' {
+	if i >= len(b) || b[i] != '{' {
+		if !Valid(b) {
+			return env, msgNotJSON
+		}
 		return env, msgWrongTypes
 	}
 	var eventRaw, idRaw, dataRaw []byte
 	i = skipSpace(b, i+1)
-	for b[i] != '}' {
-		keyEnd := skipString(b, i)
-		key := unquote(b[i:keyEnd])
-		i = skipSpace(b, keyEnd)
-		i = skipSpace(b, i+1) // past ':'
-		end := skipValue(b, i)
-		val := b[i:end]
-		switch string(key) {
-		case "event":
-			eventRaw = val
-		case "data":
-			dataRaw = val
-		case "id":
-			idRaw = val
-		}
-		i = skipSpace(b, end)
-		if b[i] == ',' {
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(b) || b[i] != '"' {
+				return env, msgNotJSON
+			}
+			keyEnd := validString(b, i)
+			if keyEnd < 0 {
+				return env, msgNotJSON
+			}
+			key := b[i:keyEnd]
+			if i = skipSpace(b, keyEnd); i >= len(b) || b[i] != ':' {
+				return env, msgNotJSON
+			}
+			i = skipSpace(b, i+1)
+			end := validValue(b, i, maxDepth-1) // inside the envelope
+			if end < 0 {
+				return env, msgNotJSON
+			}
+			val := b[i:end]
+			switch string(unquote(key)) {
+			case "event":
+				eventRaw = val
+			case "data":
+				dataRaw = val
+			case "id":
+				idRaw = val
+			}
+			if i = skipSpace(b, end); i >= len(b) {
+				return env, msgNotJSON
+			}
+			if b[i] == '}' {
+				i++
+				break
+			}
+			if b[i] != ',' {
+				return env, msgNotJSON
+			}
 			i = skipSpace(b, i+1)
 		}
+	}
+	if skipSpace(b, i) != len(b) {
+		return env, msgNotJSON
 	}
 	// The event is read first, so that the refusals below can name it.
 	eventIsString := len(eventRaw) > 0 && eventRaw[0] == '"'
@@ -194,7 +220,7 @@ func unquote(tok []byte) []byte {
 	return []byte(s)
 }
 
-// The skip functions walk JSON already checked by Valid.
+// The skip functions walk JSON already checked (by Valid or Decode).
 
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
