@@ -3,11 +3,13 @@ package realtime_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lxzan/gws"
 
@@ -297,5 +299,95 @@ func TestOversizedFrameCloses1009(t *testing.T) {
 	}
 	if _, err := cl.WaitAck(context.Background(), 2); err == nil {
 		t.Fatal("the oversized frame was handled")
+	}
+}
+
+// Acks and replies are written at once when nothing is queued for the
+// socket, and queued behind what is otherwise: whatever mix of queued emits,
+// replies and acks a handler makes, the client receives them in the order
+// they were made. Emits from another goroutine, racing with the handler's
+// own writes, keep their order among themselves.
+func TestAcksAndRepliesKeepOrderWithQueuedEmits(t *testing.T) {
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(json.RawMessage(c.Data())) })
+	mux.On("mix", func(c *realtime.Ctx) error {
+		var round int
+		if err := c.Bind(&round); err != nil {
+			return err
+		}
+		seq := 0
+		next := func() string { seq++; return fmt.Sprintf("%d.%d", round, seq) }
+		for i := range 30 {
+			switch i % 3 {
+			case 0:
+				_ = c.Socket().Emit("q", next()) // queued
+			case 1:
+				_ = c.Reply("r", next()) // at once, or behind the queue
+			default:
+				for range 5 {
+					_ = c.Socket().Emit("q", next())
+				}
+			}
+		}
+		return c.Ack(next())
+	})
+	var side sync.WaitGroup
+	mux.On("side", func(c *realtime.Ctx) error {
+		s := c.Socket()
+		side.Add(1)
+		go func() {
+			defer side.Done()
+			for i := range 200 {
+				_ = s.Emit("side", i)
+			}
+		}()
+		return nil
+	})
+	srv := realtimetest.NewServer(t, mux)
+	rc := dialRawConn(t, srv.URL("/"), nil)
+	if err := rc.text(`{"event":"side"}`); err != nil {
+		t.Fatal(err)
+	}
+	sideNext := 0
+	for round := 1; round <= 20; round++ {
+		if err := rc.text(fmt.Sprintf(`{"event":"mix","id":%d,"data":%d}`, round, round)); err != nil {
+			t.Fatal(err)
+		}
+		want := 1
+		for {
+			env, cf, err := rc.next(10 * time.Second)
+			if err != nil || cf != nil {
+				t.Fatalf("round %d: %v %v", round, err, cf)
+			}
+			if env.Event == "side" {
+				if string(env.Data) != strconv.Itoa(sideNext) {
+					t.Fatalf("side emit %s, want %d", env.Data, sideNext)
+				}
+				sideNext++
+				continue
+			}
+			var got string
+			if err := json.Unmarshal(env.Data, &got); err != nil {
+				t.Fatalf("round %d: %s", round, env.Raw)
+			}
+			if wantS := fmt.Sprintf("%d.%d", round, want); got != wantS {
+				t.Fatalf("round %d: got %s (%s), want %s: order lost", round, got, env.Raw, wantS)
+			}
+			want++
+			if env.Ack == int64(round) {
+				if want != 72 { // 70 outputs, then the ack
+					t.Fatalf("round %d: ack after %d of 70 outputs", round, want-2)
+				}
+				break
+			}
+		}
+	}
+	side.Wait()
+	for sideNext < 200 {
+		env, cf, err := rc.next(10 * time.Second)
+		if err != nil || cf != nil || env.Event != "side" || string(env.Data) != strconv.Itoa(sideNext) {
+			t.Fatalf("side emit %d: %+v %v %v", sideNext, env, cf, err)
+		}
+		sideNext++
 	}
 }
