@@ -130,8 +130,11 @@ func (res *Results) targets(p func(string, ...any)) {
 		cf, _ := find(res.Echo, func(e EchoRow) string { return e.Server }, "centrifuge")
 		checks = append(checks,
 			check{"echo, events/s vs bare gws", "≥ 0.80×", div(rt.PerSec, ref.PerSec), func(v float64) bool { return at(v) && v >= 0.8 }},
-			check{"echo, events/s vs centrifuge", "≥ 1.1×", div(rt.PerSec, cf.PerSec), func(v float64) bool { return at(v) && v >= 1.1 }},
+			check{"echo, events/s vs centrifuge", "≥ 1.3×", div(rt.PerSec, cf.PerSec), func(v float64) bool { return at(v) && v >= 1.3 }},
 			check{"echo, p99 vs bare gws", "≤ 1.5×", div(rt.P99, ref.P99), func(v float64) bool { return at(v) && v <= 1.5 }})
+		if mn, ok := find(res.Echo, func(e EchoRow) string { return e.Server }, "realtime-min"); ok {
+			checks = append(checks, check{"echo without stages, events/s vs bare gws", "≥ 0.95×", div(mn.PerSec, ref.PerSec), func(v float64) bool { return at(v) && v >= 0.95 }})
+		}
 	}
 	if rt, ok := find(res.Fanout, func(e BurstRow) string { return e.Server }, "realtime"); ok {
 		ref, _ := find(res.Fanout, func(e BurstRow) string { return e.Server }, "gws")
@@ -144,13 +147,21 @@ func (res *Results) targets(p func(string, ...any)) {
 		ref, _ := find(res.Paced, func(e PacedRow) string { return e.Server }, "gws")
 		checks = append(checks, check{"paced fanout, p99 vs bare gws", "≤ 1.2×", div(rt.P99, ref.P99), func(v float64) bool { return at(v) && v <= 1.2 }})
 	}
+	if h, ok := find(res.Fanout, func(e BurstRow) string { return e.Server }, "realtime-history"); ok {
+		rt, _ := find(res.Fanout, func(e BurstRow) string { return e.Server }, "realtime")
+		checks = append(checks, check{"fanout burst, rooms with history vs without", "report", div(h.PerSec, rt.PerSec), func(v float64) bool { return at(v) }})
+	}
+	if h, ok := find(res.Cluster, func(e BurstRow) string { return e.Server }, "realtime-history"); ok {
+		rt, _ := find(res.Cluster, func(e BurstRow) string { return e.Server }, "realtime")
+		checks = append(checks, check{"cluster fanout, rooms with history vs without", "report", div(h.PerSec, rt.PerSec), func(v float64) bool { return at(v) }})
+	}
 	if rt, ok := find(res.Idle, func(e IdleRow) string { return e.Server }, "realtime"); ok {
 		ref, _ := find(res.Idle, func(e IdleRow) string { return e.Server }, "gws")
 		checks = append(checks, check{"idle, memory per connection vs bare gws", "≤ 1.3×", div(rt.PerConn, ref.PerConn), func(v float64) bool { return at(v) && v <= 1.3 }})
 	}
 	if rt, ok := find(res.Cluster, func(e BurstRow) string { return e.Server }, "realtime"); ok {
 		single, _ := find(res.Fanout, func(e BurstRow) string { return e.Server }, "realtime")
-		checks = append(checks, check{"cluster fanout vs our single instance", "≥ 0.7×", div(rt.PerSec, single.PerSec), func(v float64) bool { return at(v) && v >= 0.7 }})
+		checks = append(checks, check{"cluster fanout vs our single instance", "≥ 0.8×", div(rt.PerSec, single.PerSec), func(v float64) bool { return at(v) && v >= 0.8 }})
 		for _, peer := range []string{"centrifuge", "socketio"} {
 			if pc, ok := find(res.Cluster, func(e BurstRow) string { return e.Server }, peer); ok {
 				checks = append(checks, check{"cluster fanout vs " + peer + "'s Redis mode", "> 1×", div(rt.PerSec, pc.PerSec), func(v float64) bool { return at(v) && v > 1 }})

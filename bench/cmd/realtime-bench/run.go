@@ -246,7 +246,7 @@ func reexecPinned(cpu int) error {
 // builds in one run.
 func protoOf(spec string) client.Protocol {
 	kind, _, _ := strings.Cut(spec, "@")
-	if kind == "realtime-min" {
+	if kind == "realtime-min" || kind == "realtime-history" {
 		return client.Realtime
 	}
 	return client.Protocol(kind)

@@ -52,8 +52,10 @@ func hasUser(c *realtime.Ctx) (bool, error) { return c.User() != nil, nil }
 // thrown away), Recoverer, Auth (the user is the token query parameter),
 // Validate (a small struct schema per event), Guard (a route guard and an
 // event guard) and RateLimit (buckets consulted on every event, sized so
-// that the load never runs them dry).
-func newRealtime(ctx context.Context, opts Options, stages bool) (*Server, error) {
+// that the load never runs them dry). With history, every room keeps its
+// last 1,000 messages (Route.History): each broadcast is appended to the
+// room's log (in memory, or on Redis in a cluster) and carries its offset.
+func newRealtime(ctx context.Context, opts Options, stages, history bool) (*Server, error) {
 	cfg := realtime.Config{
 		Logger:         slog.New(slog.DiscardHandler),
 		AllowedOrigins: []string{"*"},
@@ -87,7 +89,7 @@ func newRealtime(ctx context.Context, opts Options, stages bool) (*Server, error
 		middleware.Guard,
 		middleware.RateLimit(middleware.RateLimitOpts{PerSocket: &realtime.Rate{EventsPerSecond: 1e7, Burst: 1e6}}),
 	)
-	return serveMux(ctx, mux, backends, realtime.Route{
+	route := realtime.Route{
 		Namespace: "/bench",
 		Guard:     func(*realtime.Ctx) (bool, error) { return true, nil },
 		Events: map[string]realtime.Event{
@@ -109,7 +111,11 @@ func newRealtime(ctx context.Context, opts Options, stages bool) (*Server, error
 				}),
 			},
 		},
-	})
+	}
+	if history {
+		route.History = realtime.History{Size: 1000}
+	}
+	return serveMux(ctx, mux, backends, route)
 }
 
 // minimalRoute serves the same events with no stages: echo acks the data as

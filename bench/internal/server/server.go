@@ -4,7 +4,9 @@
 //
 //   - Realtime: this repository's Mux behind the seven standard stages
 //     ("realtime-min": the same Mux and routes with no stages and handlers
-//     that do not decode, to tell the framework's cost from the stages').
+//     that do not decode, to tell the framework's cost from the stages';
+//     "realtime-history": the full chain, and every room keeps its last
+//     1,000 messages for recovery, in memory or, in a cluster, on Redis).
 //   - GWS: bare gws, echo and gws.Broadcaster (one frame per message): the
 //     physical limit of the stack the Mux is built on.
 //   - Centrifuge: github.com/centrifugal/centrifuge, echo as an RPC, rooms
@@ -38,9 +40,11 @@ type Server struct {
 func New(ctx context.Context, kind string, opts Options) (*Server, error) {
 	switch kind {
 	case "realtime":
-		return newRealtime(ctx, opts, true)
+		return newRealtime(ctx, opts, true, false)
 	case "realtime-min":
-		return newRealtime(ctx, opts, false)
+		return newRealtime(ctx, opts, false, false)
+	case "realtime-history":
+		return newRealtime(ctx, opts, true, true)
 	case "gws":
 		if opts.Redis != "" {
 			return nil, fmt.Errorf("the bare gws server has no cluster mode")
@@ -49,5 +53,5 @@ func New(ctx context.Context, kind string, opts Options) (*Server, error) {
 	case "centrifuge":
 		return newCentrifuge(opts)
 	}
-	return nil, fmt.Errorf("unknown server kind %q (realtime, realtime-min, gws, centrifuge; socketio is the Node server in bench/socketio)", kind)
+	return nil, fmt.Errorf("unknown server kind %q (realtime, realtime-min, realtime-history, gws, centrifuge; socketio is the Node server in bench/socketio)", kind)
 }
