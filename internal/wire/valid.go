@@ -113,6 +113,12 @@ func validKey(b []byte, i int) int {
 // just past it, or -1: no control characters, only JSON's escapes.
 func validString(b []byte, i int) int {
 	for j := i + 1; j < len(b); j++ {
+		for j < len(b) && plainByte[b[j]] {
+			j++ // the common case, in a loop of its own
+		}
+		if j == len(b) {
+			break
+		}
 		switch c := b[j]; {
 		case c == '"':
 			return j + 1
@@ -142,6 +148,15 @@ func validString(b []byte, i int) int {
 	}
 	return -1
 }
+
+// plainByte tells the bytes a string may hold as they are: not a quote, a
+// backslash or a control character.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
