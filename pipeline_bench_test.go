@@ -81,32 +81,40 @@ func benchStages() []func(realtime.Handler) realtime.Handler {
 var benchStageNames = []string{"requestid", "logger", "recoverer", "auth", "validate", "guard", "ratelimit"}
 
 // benchEventMux serves one event, "send", with a schema, a guard and a rate
-// limit, whose handler does nothing: what is measured is the framework and
-// the stages, not the application.
-func benchEventMux(b *testing.B, stages bool) *realtime.Mux {
-	if stages {
-		return benchStageMux(b, benchStages()...)
+// limit behind the seven standard stages, or with none of them behind an
+// empty chain (Start refuses settings that no stage enforces). Its handler
+// does nothing, or, with typed, is a realtime.Typed handler that acks the
+// message it was given: what is measured is the framework and the stages,
+// not the application.
+func benchEventMux(b *testing.B, stages, typed bool) *realtime.Mux {
+	var h realtime.Handler = func(*realtime.Ctx) error { return nil }
+	if typed {
+		h = realtime.Typed(func(c *realtime.Ctx, m pipeMsg) error { return c.Ack(m) })
 	}
-	return benchStageMux(b)
+	if stages {
+		return benchStageMux(b, h, realtime.SettingGuard|realtime.SettingRateLimit|realtime.SettingSchema, benchStages()...)
+	}
+	return benchStageMux(b, h, 0)
 }
 
-func benchStageMux(b *testing.B, stages ...func(realtime.Handler) realtime.Handler) *realtime.Mux {
+// benchStageMux serves "send" with handler h behind the stages, declaring
+// the settings of declare (the schema, the guard, the rate limit).
+func benchStageMux(b *testing.B, h realtime.Handler, declare realtime.Setting, stages ...func(realtime.Handler) realtime.Handler) *realtime.Mux {
 	mux := realtime.New(benchConfig())
 	if len(stages) > 0 {
 		mux.Use(stages...)
 	}
-	if len(stages) > 0 {
-		mux.Handle("send", realtime.Event{
-			Schema:    realtime.JSON[pipeMsg](),
-			Guard:     func(c *realtime.Ctx) (bool, error) { return c.User() != nil, nil },
-			RateLimit: &realtime.Rate{EventsPerSecond: 1e9, Burst: 1 << 30},
-			Handler:   func(*realtime.Ctx) error { return nil },
-		})
-	} else {
-		// Without stages nothing would enforce a schema, a guard or a
-		// limit, and Start refuses settings nothing enforces.
-		mux.On("send", func(*realtime.Ctx) error { return nil })
+	ev := realtime.Event{Handler: h}
+	if declare&realtime.SettingSchema != 0 {
+		ev.Schema = realtime.JSON[pipeMsg]()
 	}
+	if declare&realtime.SettingGuard != 0 {
+		ev.Guard = func(c *realtime.Ctx) (bool, error) { return c.User() != nil, nil }
+	}
+	if declare&realtime.SettingRateLimit != 0 {
+		ev.RateLimit = &realtime.Rate{EventsPerSecond: 1e9, Burst: 1 << 30}
+	}
+	mux.Handle("send", ev)
 	if err := mux.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
@@ -152,6 +160,9 @@ func benchGWSHandler(e *benchGWS) http.Handler {
 // frame read by gws, split, decoded, routed, run through the chain (none,
 // or the seven standard stages) to a handler that does nothing, and — in
 // the ack variants — the automatic ack queued and written.
+// seven_stages_typed is the product's usual event: the seven stages, then
+// a realtime.Typed handler that acks the validated message with itself,
+// which is encoded (the echo of the outside benchmark).
 //
 //   - ack: every event asks for an ack, and the next is sent once it
 //     arrives (a round trip, two goroutine switches included).
@@ -166,10 +177,13 @@ func BenchmarkEvent(b *testing.B) {
 			benchEvents(b, benchGWSHandler(&benchGWS{}), "/", mode)
 		})
 		b.Run("empty_chain/"+mode, func(b *testing.B) {
-			benchEvents(b, benchEventMux(b, false), "/wss/?token=u1", mode)
+			benchEvents(b, benchEventMux(b, false, false), "/wss/?token=u1", mode)
 		})
 		b.Run("seven_stages/"+mode, func(b *testing.B) {
-			benchEvents(b, benchEventMux(b, true), "/wss/?token=u1", mode)
+			benchEvents(b, benchEventMux(b, true, false), "/wss/?token=u1", mode)
+		})
+		b.Run("seven_stages_typed/"+mode, func(b *testing.B) {
+			benchEvents(b, benchEventMux(b, true, true), "/wss/?token=u1", mode)
 		})
 	}
 }
@@ -183,11 +197,19 @@ func BenchmarkStage(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			stage := benchStages()[i]
 			stages := []func(realtime.Handler) realtime.Handler{stage}
-			if name == "guard" {
+			var declare realtime.Setting
+			switch name {
+			case "validate":
+				declare = realtime.SettingSchema
+			case "guard":
+				declare = realtime.SettingGuard
 				// The event's guard wants a user: bind one first.
 				stages = []func(realtime.Handler) realtime.Handler{middleware.AuthWithOpts(middleware.AuthOpts{Hook: benchAuth}), stage}
+			case "ratelimit":
+				declare = realtime.SettingRateLimit
 			}
-			benchEvents(b, benchStageMux(b, stages...), "/wss/?token=u1", "noack")
+			nop := func(*realtime.Ctx) error { return nil }
+			benchEvents(b, benchStageMux(b, nop, declare, stages...), "/wss/?token=u1", "noack")
 		})
 	}
 }
