@@ -57,14 +57,10 @@ func LoggerWithOpts(opts LoggerOpts) func(realtime.Handler) realtime.Handler {
 					cause = e.Cause
 				}
 			}
+			h := c.Logger().Handler()
 			ctx := context.Background()
-			if !c.Logger().Enabled(ctx, level) {
+			if !h.Enabled(ctx, level) {
 				return err
-			}
-			attrs := make([]slog.Attr, 0, 4)
-			attrs = append(attrs, slog.Duration("duration", time.Since(start)), slog.String("outcome", outcome))
-			if cause != nil {
-				attrs = append(attrs, slog.String("error", cause.Error()))
 			}
 			msg := "event"
 			switch c.Kind() {
@@ -72,9 +68,21 @@ func LoggerWithOpts(opts LoggerOpts) func(realtime.Handler) realtime.Handler {
 				msg = "connect"
 			case realtime.KindDisconnect:
 				msg = "disconnect"
-				attrs = append(attrs, slog.String("reason", disconnectReason(c.DisconnectReason())))
 			}
-			c.Logger().LogAttrs(ctx, level, msg, attrs...)
+			// The record goes to the handler directly, with no source
+			// position: a Logger method would walk the stack for one on
+			// every line. The event's and the socket's attributes are added
+			// by c.Logger's handler.
+			end := time.Now()
+			r := slog.NewRecord(end, level, msg, 0)
+			r.AddAttrs(slog.Duration("duration", end.Sub(start)), slog.String("outcome", outcome))
+			if cause != nil {
+				r.AddAttrs(slog.String("error", cause.Error()))
+			}
+			if c.Kind() == realtime.KindDisconnect {
+				r.AddAttrs(slog.String("reason", disconnectReason(c.DisconnectReason())))
+			}
+			_ = h.Handle(ctx, r)
 			return err
 		}
 	}

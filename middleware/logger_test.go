@@ -349,3 +349,65 @@ func TestLoggerNeverLogsCredentials(t *testing.T) {
 		t.Fatalf("the refused connect was not logged:\n%s", all)
 	}
 }
+
+// The socket's attributes are handed to a handler that is a pointer once
+// per socket, with WithAttrs, and every line still carries its own
+// socket's: two users and an anonymous socket, their events interleaved.
+func TestLoggerSocketAttributesOncePerSocket(t *testing.T) {
+	rec := newLogRec(slog.LevelInfo)
+	mux := realtime.New(quiet())
+	mux.Use(middleware.RequestID, middleware.Logger(rec.ptrLogger()), middleware.Auth(headerAuth))
+	mux.On("ping", func(c *realtime.Ctx) error {
+		c.Logger().Info("handler line")
+		return nil
+	})
+	srv := realtimetest.NewServer(t, mux)
+	users := []string{"u1", "u2", ""}
+	clients := make([]*realtimetest.Client, len(users))
+	for i, u := range users {
+		opts := as(u)
+		if u == "" {
+			opts = nil
+		}
+		clients[i] = realtimetest.MustDial(t, srv.URL("/"), opts)
+	}
+	const rounds = 5
+	for range rounds {
+		for _, cl := range clients {
+			if _, err := cl.Request(ctxT(t), "ping", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, cl := range clients {
+		for _, msg := range []string{"event", "handler line"} {
+			lines := rec.find(msg, "socketId", cl.SocketID)
+			if msg == "event" {
+				// The handler acks before the Logger writes its line.
+				eventually(t, "the event lines", func() bool {
+					lines = rec.find(msg, "socketId", cl.SocketID)
+					return len(lines) == rounds
+				})
+			}
+			if len(lines) != rounds {
+				t.Fatalf("socket %d: %d %q lines, want %d: %+v", i, len(lines), msg, rounds, rec.Records())
+			}
+			seen := map[string]bool{}
+			for _, l := range lines {
+				if l.str("userId") != users[i] || l.str("namespace") != "/" || l.str("event") != "ping" || l.str("requestId") == "" {
+					t.Fatalf("socket %d (user %q): line %+v", i, users[i], l)
+				}
+				if _, has := l.Attrs["userId"]; users[i] == "" && has {
+					t.Fatalf("anonymous socket's line has a userId: %+v", l)
+				}
+				if seen[l.str("requestId")] {
+					t.Fatalf("two %q lines with one requestId: %+v", msg, lines)
+				}
+				seen[l.str("requestId")] = true
+			}
+		}
+	}
+	if n := rec.withCalls.Load(); n != int64(len(clients)) {
+		t.Fatalf("WithAttrs called %d times for %d sockets", n, len(clients))
+	}
+}

@@ -291,3 +291,14 @@ func (h recHandler) WithGroup(string) slog.Handler {
 	h.l.withCalls.Add(1)
 	return h
 }
+
+// ptrLogger is logger with a handler that is a pointer, as slog's own
+// handlers are (the Ctx keeps a socket's attributes formatted only for
+// those).
+func (l *logRec) ptrLogger() *slog.Logger { return slog.New(&ptrRecHandler{recHandler{l: l}}) }
+
+type ptrRecHandler struct{ recHandler }
+
+func (h *ptrRecHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &ptrRecHandler{h.recHandler.WithAttrs(attrs).(recHandler)}
+}
