@@ -66,7 +66,7 @@ func TestRequestIDIsFreshSortableUUIDv7(t *testing.T) {
 		next(fmt.Sprintf("request %d", i), id)
 	}
 	// Many in one frame, within the same millisecond: still distinct and
-	// increasing (uuid.NewV7 is monotonic within a process).
+	// increasing (the ids are monotonic within a process).
 	for i, m := range burst(t, cl, "id", 100) {
 		var id string
 		if m.Error != nil || json.Unmarshal(m.Data, &id) != nil {
