@@ -1,7 +1,6 @@
 package realtime
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/invopop/validation"
+	fastjson "github.com/segmentio/encoding/json"
 
 	"github.com/lolyjs/realtime/internal/wire"
 )
@@ -61,22 +61,20 @@ type jsonSchema[T any] struct {
 type validatable interface{ Validate() error }
 
 func (s jsonSchema[T]) Parse(data json.RawMessage) (any, error) {
-	var v T
+	v := new(T)
 	if len(data) > 0 {
-		if err := decodeJSON(data, &v, s.opts.disallowUnknown); err != nil {
+		if err := decodeJSON(data, v, s.opts.disallowUnknown); err != nil {
 			return nil, err
 		}
 	}
-	var verr error
+	// *T has T's methods too; asking the pointer does not copy the value
+	// into an interface as asking the value would.
 	if val, ok := any(v).(validatable); ok {
-		verr = val.Validate()
-	} else if val, ok := any(&v).(validatable); ok {
-		verr = val.Validate()
+		if err := val.Validate(); err != nil {
+			return nil, PayloadError(err)
+		}
 	}
-	if verr != nil {
-		return nil, PayloadError(verr)
-	}
-	return v, nil
+	return *v, nil
 }
 
 // decodeJSON decodes data into v and reports failures as BAD_PAYLOAD with a
@@ -86,15 +84,13 @@ func decodeJSON(data []byte, v any, disallowUnknown bool) error {
 	data = wire.NativeBinary(data)
 	var err error
 	if disallowUnknown {
-		// Only a Decoder can refuse unknown fields; it costs a buffer.
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		err = dec.Decode(v)
-		if err == nil && dec.More() {
+		var rest []byte
+		rest, err = fastjson.Parse(data, v, fastjson.DisallowUnknownFields)
+		if err == nil && len(rest) > 0 {
 			err = errors.New("unexpected data after the JSON value")
 		}
 	} else {
-		err = json.Unmarshal(data, v)
+		err = fastjson.Unmarshal(data, v)
 	}
 	if err == nil {
 		return nil
