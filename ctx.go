@@ -54,6 +54,8 @@ type Ctx struct {
 	endpoint  *Event
 	value     any
 	valueSet  bool
+	// valueRef, when set, is the schema whose reference value holds.
+	valueRef  refSchema
 	decodeErr *Error
 	reason    error
 	// ctx is the event's context, when a stage set one (SetContext).
@@ -195,11 +197,15 @@ func (c *Ctx) BindArg(i int, v any) error {
 
 // Value returns the data as validated by the event's schema (set by the
 // Validate stage or by Typed), and whether there is one.
-func (c *Ctx) Value() (any, bool) { return c.value, c.valueSet }
+func (c *Ctx) Value() (any, bool) {
+	if c.valueRef != nil {
+		c.value, c.valueRef = c.valueRef.deref(c.value), nil
+	}
+	return c.value, c.valueSet
+}
 
-// SetValue stores the validated data for the handler; the Validate stage
-// calls it.
-func (c *Ctx) SetValue(v any) { c.value, c.valueSet = v, true }
+// SetValue stores the validated data for the handler (see also ParseData).
+func (c *Ctx) SetValue(v any) { c.value, c.valueSet, c.valueRef = v, true, nil }
 
 // Endpoint returns the settings of the event being handled (schema, guard,
 // rate limit), or nil for unknown events, undecodable messages and

@@ -61,6 +61,15 @@ type jsonSchema[T any] struct {
 type validatable interface{ Validate() error }
 
 func (s jsonSchema[T]) Parse(data json.RawMessage) (any, error) {
+	v, err := s.parse(data)
+	if err != nil {
+		return nil, err
+	}
+	return *v, nil
+}
+
+// parse decodes and validates data into a new T.
+func (s jsonSchema[T]) parse(data json.RawMessage) (*T, error) {
 	v := new(T)
 	if len(data) > 0 {
 		if err := decodeJSON(data, v, s.opts.disallowUnknown); err != nil {
@@ -74,7 +83,47 @@ func (s jsonSchema[T]) Parse(data json.RawMessage) (any, error) {
 			return nil, PayloadError(err)
 		}
 	}
-	return *v, nil
+	return v, nil
+}
+
+// refSchema is a Schema that gives its value by reference, a *T holding
+// what Parse would return, so that the Ctx keeps the value without copying
+// it into an interface; deref turns the reference into the value.
+type refSchema interface {
+	parseRef(data json.RawMessage) (any, error)
+	deref(ref any) any
+}
+
+func (s jsonSchema[T]) parseRef(data json.RawMessage) (any, error) {
+	v, err := s.parse(data)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (jsonSchema[T]) deref(ref any) any { return *ref.(*T) }
+
+// ParseData runs schema on the event's data and keeps the value it gives
+// for the handler, where Value and Typed read it: the Validate stage calls
+// it. A failure is returned as a BAD_PAYLOAD *Error (see PayloadError) and
+// keeps nothing. The value of a JSON schema is kept by reference until Value
+// asks for it, so that a Typed handler takes it without a copy.
+func (c *Ctx) ParseData(schema Schema) error {
+	if rs, ok := schema.(refSchema); ok {
+		ref, err := rs.parseRef(c.data)
+		if err != nil {
+			return PayloadError(err)
+		}
+		c.value, c.valueSet, c.valueRef = ref, true, rs
+		return nil
+	}
+	v, err := schema.Parse(c.data)
+	if err != nil {
+		return PayloadError(err)
+	}
+	c.SetValue(v)
+	return nil
 }
 
 // decodeJSON decodes data into v and reports failures as BAD_PAYLOAD with a
@@ -176,23 +225,35 @@ func validationDetails(fields validation.Errors) map[string]any {
 func Typed[T any](fn func(c *Ctx, data T) error) Handler {
 	fallback := JSON[T]()
 	return enforcesSchema(func(c *Ctx) error {
-		if v, ok := c.value.(T); ok && c.valueSet {
-			return fn(c, v)
+		if t, ok := typedValue[T](c); ok {
+			return fn(c, t)
 		}
 		schema := fallback
 		if c.endpoint != nil && c.endpoint.Schema != nil {
 			schema = c.endpoint.Schema
 		}
-		v, err := schema.Parse(c.Data())
-		if err != nil {
-			return PayloadError(err)
+		if err := c.ParseData(schema); err != nil {
+			return err
 		}
-		t, ok := v.(T)
+		t, ok := typedValue[T](c)
 		if !ok {
+			v, _ := c.Value()
 			return &Error{Code: CodeInternal, Message: ErrInternal.Message,
 				Cause: fmt.Errorf("realtime: event %q: schema gives %T, handler takes %T", c.event, v, *new(T))}
 		}
-		c.value, c.valueSet = t, true
 		return fn(c, t)
 	})
+}
+
+// typedValue returns the Ctx's value as a T, when it has one that is.
+func typedValue[T any](c *Ctx) (T, bool) {
+	if !c.valueSet {
+		return *new(T), false
+	}
+	if p, ok := c.value.(*T); ok && c.valueRef != nil {
+		return *p, true
+	}
+	v, _ := c.Value()
+	t, ok := v.(T)
+	return t, ok
 }

@@ -16,11 +16,9 @@ func Validate(next realtime.Handler) realtime.Handler {
 		if c.Kind() != realtime.KindEvent || ep == nil || ep.Schema == nil {
 			return next(c)
 		}
-		v, err := ep.Schema.Parse(c.Data())
-		if err != nil {
-			return realtime.PayloadError(err)
+		if err := c.ParseData(ep.Schema); err != nil {
+			return err
 		}
-		c.SetValue(v)
 		return next(c)
 	}
 }

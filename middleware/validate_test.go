@@ -332,3 +332,61 @@ func TestValidateSkips(t *testing.T) {
 		t.Fatalf("disconnect: %+v", s)
 	}
 }
+
+// The value of a JSON schema is the schema's T wherever it is read: a stage
+// after Validate gets a T from Value (twice the same), a Typed handler of T
+// and one of any get it (with Value read before or not), and a Typed
+// handler of another type is an INTERNAL_ERROR that never runs.
+func TestValidateJSONValueIsT(t *testing.T) {
+	var runs atomic.Int64
+	mux := realtime.New(quiet())
+	mux.Use(middleware.RequestID, middleware.Validate, func(next realtime.Handler) realtime.Handler {
+		return func(c *realtime.Ctx) error {
+			if c.Kind() != realtime.KindEvent || c.Event() == "typed" {
+				return next(c)
+			}
+			v, set := c.Value()
+			again, _ := c.Value()
+			if p, ok := v.(profile); !set || !ok || p.Name != "ann" || !reflect.DeepEqual(v, again) {
+				return fmt.Errorf("value after Validate: %#v (set %v), then %#v", v, set, again)
+			}
+			return next(c)
+		}
+	})
+	const data = `{"name":"ann","address":{"street":"Main","city":"Oslo"}}`
+	mux.Route(realtime.Route{Events: map[string]realtime.Event{
+		"typed": {Schema: realtime.JSON[profile](), Handler: realtime.Typed(func(c *realtime.Ctx, p profile) error {
+			runs.Add(1)
+			return c.Ack(p.Address.City)
+		})},
+		"read": {Schema: realtime.JSON[profile](), Handler: realtime.Typed(func(c *realtime.Ctx, p profile) error {
+			runs.Add(1)
+			return c.Ack(p.Name)
+		})},
+		"any": {Schema: realtime.JSON[profile](), Handler: realtime.Typed(func(c *realtime.Ctx, v any) error {
+			runs.Add(1)
+			return c.Ack(fmt.Sprintf("%T", v))
+		})},
+		"other": {Schema: realtime.JSON[profile](), Handler: realtime.Typed(func(c *realtime.Ctx, a address) error {
+			runs.Add(1)
+			return nil
+		})},
+	}})
+	srv := realtimetest.NewServer(t, mux)
+	cl := realtimetest.MustDial(t, srv.URL("/"), nil)
+	if m := send(t, cl, "typed", data); m.Error != nil || string(m.Data) != `"Oslo"` {
+		t.Fatalf("typed: %s", m.Raw)
+	}
+	if m := send(t, cl, "read", data); m.Error != nil || string(m.Data) != `"ann"` {
+		t.Fatalf("read: %s", m.Raw)
+	}
+	if m := send(t, cl, "any", data); m.Error != nil || string(m.Data) != `"middleware_test.profile"` {
+		t.Fatalf("any: %s", m.Raw)
+	}
+	if m := send(t, cl, "other", data); m.Error == nil || m.Error.Code != realtime.CodeInternal {
+		t.Fatalf("other: %s", m.Raw)
+	}
+	if runs.Load() != 3 {
+		t.Fatalf("%d handler runs, want 3", runs.Load())
+	}
+}
