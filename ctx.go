@@ -54,7 +54,7 @@ type Ctx struct {
 	endpoint  *Event
 	value     any
 	valueSet  bool
-	// valueRef, when set, is the schema whose reference value holds.
+	// valueRef, when set, made value: a reference that it derefs.
 	valueRef  refSchema
 	decodeErr *Error
 	reason    error

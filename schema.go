@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,17 +140,28 @@ func (c *Ctx) ParseData(schema Schema) error {
 // decodeJSON decodes data into v and reports failures as BAD_PAYLOAD with a
 // field-level detail where encoding/json names the field. Binary marks are
 // read as base64 strings, which []byte and Binary fields decode.
+//
+// Data is decoded by github.com/segmentio/encoding/json, about four times
+// as fast as encoding/json on small objects with half the allocations. Its
+// errors name fields differently (slice indexes and map keys in the path, a
+// time that does not parse as a type error), so data it refuses is decoded
+// again by encoding/json, whose error the client gets, as it always did.
 func decodeJSON(data []byte, v any, disallowUnknown bool) error {
 	data = wire.NativeBinary(data)
+	if fastDecode(data, v, disallowUnknown) == nil {
+		return nil
+	}
 	var err error
 	if disallowUnknown {
-		var rest []byte
-		rest, err = fastjson.Parse(data, v, fastjson.DisallowUnknownFields)
-		if err == nil && len(rest) > 0 {
+		// Only a Decoder can refuse unknown fields; it costs a buffer.
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(v)
+		if err == nil && dec.More() {
 			err = errors.New("unexpected data after the JSON value")
 		}
 	} else {
-		err = fastjson.Unmarshal(data, v)
+		err = json.Unmarshal(data, v)
 	}
 	if err == nil {
 		return nil
@@ -178,6 +190,18 @@ func decodeJSON(data []byte, v any, disallowUnknown bool) error {
 		return &Error{Code: CodeBadPayload, Message: "invalid payload: unknown field", Cause: err}
 	}
 	return &Error{Code: CodeBadPayload, Message: "invalid payload", Cause: err}
+}
+
+// fastDecode is decodeJSON's first try.
+func fastDecode(data []byte, v any, disallowUnknown bool) error {
+	if !disallowUnknown {
+		return fastjson.Unmarshal(data, v)
+	}
+	rest, err := fastjson.Parse(data, v, fastjson.DisallowUnknownFields)
+	if err == nil && len(rest) > 0 {
+		return errors.New("unexpected data after the JSON value")
+	}
+	return err
 }
 
 func jsonKind(goKind string) string {

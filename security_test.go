@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -159,6 +160,55 @@ func TestSchemaErrorsCarryNoLibraryText(t *testing.T) {
 	_, err = cl.Request(ctxT(t), "when", map[string]any{"at": "yesterday"})
 	if !errorsAs(err, &e) || e.Code != realtime.CodeBadPayload || strings.Contains(e.Message, "parsing time") || strings.Contains(e.Message, "2006") {
 		t.Fatalf("bad time: %v", err)
+	}
+}
+
+// A payload that does not decode is refused with the field named as
+// encoding/json names it: the path of struct fields, without slice indexes
+// or map keys; a time that does not parse names nothing; data of the wrong
+// kind says what it must be. The same through Bind and a JSON schema.
+func TestPayloadErrorDetails(t *testing.T) {
+	type inner struct {
+		N int `json:"n"`
+	}
+	type shapes struct {
+		In   inner          `json:"in"`
+		List []inner        `json:"list"`
+		M    map[string]int `json:"m"`
+		At   time.Time      `json:"at"`
+	}
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.Use(middleware.Validate)
+	mux.On("bind", func(c *realtime.Ctx) error {
+		var v shapes
+		return c.Bind(&v)
+	})
+	mux.Handle("schema", realtime.Event{Schema: realtime.JSON[shapes](realtime.DisallowUnknownFields()),
+		Handler: func(c *realtime.Ctx) error { return nil }})
+	srv := realtimetest.NewServer(t, mux)
+	cl := dial(t, srv, "/")
+	for _, tc := range []struct {
+		data    string
+		message string
+		details map[string]any
+	}{
+		{`{"in":{"n":"x"}}`, "invalid payload", map[string]any{"in.n": "must be an integer"}},
+		{`{"list":[{"n":1},{"n":"z"}]}`, "invalid payload", map[string]any{"list.n": "must be an integer"}},
+		{`{"m":{"a":"b"}}`, "invalid payload", map[string]any{"m": "must be an integer"}},
+		{`{"at":"yesterday"}`, "invalid payload", nil},
+		{`[1,2]`, "data must be an object", nil},
+		{`{"in":{"n":1.5}}`, "invalid payload", map[string]any{"in.n": "must be an integer"}},
+	} {
+		for _, event := range []string{"bind", "schema"} {
+			_, err := cl.Request(ctxT(t), event, json.RawMessage(tc.data))
+			var e *realtime.Error
+			if !errorsAs(err, &e) || e.Code != realtime.CodeBadPayload || e.Message != tc.message {
+				t.Fatalf("%s %s: %v, want %q", event, tc.data, err, tc.message)
+			}
+			if tc.details == nil && e.Details != nil || tc.details != nil && !reflect.DeepEqual(e.Details, tc.details) {
+				t.Fatalf("%s %s: details %#v, want %#v", event, tc.data, e.Details, tc.details)
+			}
+		}
 	}
 }
 
