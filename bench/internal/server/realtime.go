@@ -18,18 +18,26 @@ type echoMsg struct {
 	Text string `json:"text"`
 }
 
-func (m echoMsg) Validate() error {
-	return validation.ValidateStruct(&m,
-		validation.Field(&m.Seq, validation.Min(0)),
-		validation.Field(&m.Text, validation.Required, validation.Length(1, 280)))
+// The validation rules are built once, in package variables, as the README
+// writes them.
+var (
+	seqRules  = []validation.Rule{validation.Min(0)}
+	textRules = []validation.Rule{validation.Required, validation.Length(1, 280)}
+	roomRules = []validation.Rule{validation.Required, validation.Length(1, 64)}
+)
+
+func (m *echoMsg) Validate() error {
+	return validation.ValidateStruct(m,
+		validation.Field(&m.Seq, seqRules...),
+		validation.Field(&m.Text, textRules...))
 }
 
 type joinMsg struct {
 	Room string `json:"room"`
 }
 
-func (m joinMsg) Validate() error {
-	return validation.ValidateStruct(&m, validation.Field(&m.Room, validation.Required, validation.Length(1, 64)))
+func (m *joinMsg) Validate() error {
+	return validation.ValidateStruct(m, validation.Field(&m.Room, roomRules...))
 }
 
 type bcastMsg struct {
@@ -39,10 +47,10 @@ type bcastMsg struct {
 	Text string `json:"text"`
 }
 
-func (m bcastMsg) Validate() error {
-	return validation.ValidateStruct(&m,
-		validation.Field(&m.Room, validation.Required, validation.Length(1, 64)),
-		validation.Field(&m.Text, validation.Required, validation.Length(1, 280)))
+func (m *bcastMsg) Validate() error {
+	return validation.ValidateStruct(m,
+		validation.Field(&m.Room, roomRules...),
+		validation.Field(&m.Text, textRules...))
 }
 
 func hasUser(c *realtime.Ctx) (bool, error) { return c.User() != nil, nil }
