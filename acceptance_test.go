@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/invopop/validation"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -66,14 +66,14 @@ func TestAcceptance4AuthPreventsSpoofing(t *testing.T) {
 	u2 := realtimetest.MustDial(t, srv.URL("/"), bearer("t-u2"))
 	u3 := realtimetest.MustDial(t, srv.URL("/"), bearer("t-u3"))
 
-	got, err := spoofer.Request(ctxT(t), "whoami", map[string]string{"userId": "u2"})
+	got, err := spoofer.Request(testkit.Context(t), "whoami", map[string]string{"userId": "u2"})
 	if err != nil || string(got) != `"u1"` {
 		t.Fatalf("whoami = %s, %v; want u1", got, err)
 	}
-	if _, err := spoofer.Request(ctxT(t), "say", map[string]string{"userId": "u2", "text": "hello"}); err != nil {
+	if _, err := spoofer.Request(testkit.Context(t), "say", map[string]string{"userId": "u2", "text": "hello"}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := u2.Wait(ctxT(t), "said")
+	m, err := u2.Wait(testkit.Context(t), "said")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,21 +83,21 @@ func TestAcceptance4AuthPreventsSpoofing(t *testing.T) {
 		t.Fatalf("message attributed to %q, want u1", said["from"])
 	}
 	// Listed as u1: presence has u1, u2, u3 and each exactly once.
-	got, err = u3.Request(ctxT(t), "online", nil)
+	got, err = u3.Request(testkit.Context(t), "online", nil)
 	if err != nil || string(got) != `["u1","u2","u3"]` {
 		t.Fatalf("online = %s, %v", got, err)
 	}
 	// Addressed as u1: ToUser("u2") reaches u2 only, ToUser("u1") reaches the spoofer.
-	if _, err := u3.Request(ctxT(t), "dm", map[string]string{"to": "u2", "text": "for u2"}); err != nil {
+	if _, err := u3.Request(testkit.Context(t), "dm", map[string]string{"to": "u2", "text": "for u2"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := u2.Wait(ctxT(t), "dm"); err != nil {
+	if _, err := u2.Wait(testkit.Context(t), "dm"); err != nil {
 		t.Fatalf("u2 did not get its dm: %v", err)
 	}
-	if _, err := u3.Request(ctxT(t), "dm", map[string]string{"to": "u1", "text": "for u1"}); err != nil {
+	if _, err := u3.Request(testkit.Context(t), "dm", map[string]string{"to": "u1", "text": "for u1"}); err != nil {
 		t.Fatal(err)
 	}
-	m, err = spoofer.Wait(ctxT(t), "dm")
+	m, err = spoofer.Wait(testkit.Context(t), "dm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestAcceptance4AuthPreventsSpoofing(t *testing.T) {
 	}
 	// No credential at all: refused.
 	anon := realtimetest.MustDial(t, srv.URL("/")+"?userId=u2", &realtimetest.Options{SkipConnected: true})
-	if code, _ := anon.WaitClosed(ctxT(t)); code != realtime.CloseUnauthorized {
+	if code, _ := anon.WaitClosed(testkit.Context(t)); code != realtime.CloseUnauthorized {
 		t.Fatalf("anonymous socket closed with %d, want 4401", code)
 	}
 }
@@ -155,7 +155,7 @@ func TestAcceptance5InvalidSchema(t *testing.T) {
 		if err := cl.SendRaw([]byte(bad)); err != nil {
 			t.Fatal(err)
 		}
-		e, err := cl.WaitError(ctxT(t))
+		e, err := cl.WaitError(testkit.Context(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +166,7 @@ func TestAcceptance5InvalidSchema(t *testing.T) {
 	}
 	// Field details name the field, nested ones nest.
 	_ = cl.SendRaw([]byte(`{"event":"increment","data":{"by":0,"meta":{"note":"far too long"}}}`))
-	e, _ := cl.WaitError(ctxT(t))
+	e, _ := cl.WaitError(testkit.Context(t))
 	details, _ := json.Marshal(e.Details)
 	if !strings.Contains(string(details), `"by":`) || !strings.Contains(string(details), `"meta":{"note":`) {
 		t.Fatalf("details = %s, want by and meta.note", details)
@@ -174,7 +174,7 @@ func TestAcceptance5InvalidSchema(t *testing.T) {
 	if n := runs.Load(); n != 0 {
 		t.Fatalf("the handler ran for invalid payloads (counter %d)", n)
 	}
-	got, err := cl.Request(ctxT(t), "increment", map[string]int{"by": 3})
+	got, err := cl.Request(testkit.Context(t), "increment", map[string]int{"by": 3})
 	if err != nil || string(got) != "3" {
 		t.Fatalf("valid event: %s, %v", got, err)
 	}
@@ -208,7 +208,7 @@ func TestAcceptance6RateLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, id := range ids {
-			m, err := cl.WaitAck(ctxT(t), id)
+			m, err := cl.WaitAck(testkit.Context(t), id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,7 +242,7 @@ func TestAcceptance6RateLimit(t *testing.T) {
 	}
 	// After the refill, the spammer passes again.
 	time.Sleep(100 * time.Millisecond)
-	if _, err := spammer.Request(ctxT(t), "ping", nil); err != nil {
+	if _, err := spammer.Request(testkit.Context(t), "ping", nil); err != nil {
 		t.Fatalf("after the window: %v", err)
 	}
 	// The per-event limit binds before the per-socket one where it is lower.
@@ -251,36 +251,10 @@ func TestAcceptance6RateLimit(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) lines(t *testing.T) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line is not JSON: %q", line)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 // Seed acceptance test 7: logs include namespace, socketId, event and
 // requestId, and the requestId is the one in the client's error object.
 func TestAcceptance7Logs(t *testing.T) {
-	sink := &syncBuffer{}
+	sink := &testkit.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mux := realtime.New(realtime.Config{Logger: log})
 	mux.Use(middleware.RequestID, middleware.Logger(log), middleware.Recoverer,
@@ -296,11 +270,11 @@ func TestAcceptance7Logs(t *testing.T) {
 	}})
 	srv := realtimetest.NewServer(t, mux)
 	cl := realtimetest.MustDial(t, srv.URL("/chat"), bearer("secret-token-123"))
-	if _, err := cl.Request(ctxT(t), "send", map[string]string{"room": "a"}); err != nil {
+	if _, err := cl.Request(testkit.Context(t), "send", map[string]string{"room": "a"}); err != nil {
 		t.Fatal(err)
 	}
-	_, badErr := cl.Request(ctxT(t), "send", map[string]string{"room": ""})
-	_, crashErr := cl.Request(ctxT(t), "crash", nil)
+	_, badErr := cl.Request(testkit.Context(t), "send", map[string]string{"room": ""})
+	_, crashErr := cl.Request(testkit.Context(t), "crash", nil)
 	var bad, crash *realtime.Error
 	if !errors.As(badErr, &bad) || !errors.As(crashErr, &crash) {
 		t.Fatalf("errors: %v, %v", badErr, crashErr)
@@ -311,7 +285,7 @@ func TestAcceptance7Logs(t *testing.T) {
 	cl.Close()
 	srv.Close()
 
-	lines := sink.lines(t)
+	lines := sink.JSONLines(t)
 	byRequest := map[string][]map[string]any{}
 	for _, l := range lines {
 		if strings.Contains(fmt.Sprint(l), "secret-token-123") {

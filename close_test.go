@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -126,7 +127,7 @@ func TestRefusedSocketThatKeepsSendingGetsItsCloseCode(t *testing.T) {
 	event := `{"event":"x","data":"` + strings.Repeat("a", 512) + `"}`
 	for i := range 20 {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			nc, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil)
+			nc, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +156,7 @@ func TestAbusiveSocketThatKeepsSendingGetsItsCloseCode(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 	for i := range 5 {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			nc, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil)
+			nc, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -40,7 +41,7 @@ func (tr *trail) during(t *testing.T, cl *realtimetest.Client, event string) []s
 	tr.mu.Lock()
 	tr.list = nil
 	tr.mu.Unlock()
-	if _, err := cl.Request(ctxT(t), event, nil); err != nil {
+	if _, err := cl.Request(testkit.Context(t), event, nil); err != nil {
 		t.Fatalf("%s: %v", event, err)
 	}
 	return tr.get()
@@ -178,17 +179,17 @@ func TestNamespaces(t *testing.T) {
 		t.Fatalf("/b ran %q: /a's middleware leaked", got)
 	}
 	for _, cl := range []*realtimetest.Client{b, root} {
-		_, err := cl.Request(ctxT(t), "onlyA", nil)
+		_, err := cl.Request(testkit.Context(t), "onlyA", nil)
 		var e *realtime.Error
 		if !errors.As(err, &e) || e.Code != realtime.CodeUnknownEvent || e.Event != "onlyA" {
 			t.Fatalf("onlyA from %s: %v, want UNKNOWN_EVENT", cl.Namespace, err)
 		}
 	}
 	// An emit to namespace /b reaches /b only.
-	if _, err := b.Request(ctxT(t), "onlyB", nil); err != nil {
+	if _, err := b.Request(testkit.Context(t), "onlyB", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Wait(ctxT(t), "hello"); err != nil {
+	if _, err := b.Wait(testkit.Context(t), "hello"); err != nil {
 		t.Fatal(err)
 	}
 	syncEcho(t, a)
@@ -197,7 +198,7 @@ func TestNamespaces(t *testing.T) {
 		t.Fatal("an emit in /b reached another namespace")
 	}
 
-	_, err := realtimetest.Dial(ctxT(t), srv.URL("/nowhere"), nil)
+	_, err := realtimetest.Dial(testkit.Context(t), srv.URL("/nowhere"), nil)
 	if err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("dial to an unknown namespace: %v, want HTTP 404", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/lolyjs/realtime"
 	bmemory "github.com/lolyjs/realtime/broadcast/memory"
 	"github.com/lolyjs/realtime/internal/siotest"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 	smemory "github.com/lolyjs/realtime/store/memory"
 )
@@ -162,7 +163,7 @@ type ctlClient struct {
 // __loly:connected.
 func dialCtl(t *testing.T, cs *ctlServer, query string) *ctlClient {
 	t.Helper()
-	nc, err := realtimetest.DialRaw(ctxT(t), cs.srv.URL("/")+"?"+query, nil)
+	nc, err := realtimetest.DialRaw(testkit.Context(t), cs.srv.URL("/")+"?"+query, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -662,16 +663,16 @@ func TestCloseInConnectHandler(t *testing.T) {
 func TestDisconnectedSocketIsNotRecovered(t *testing.T) {
 	srv := historyServer(t, realtime.History{Size: 50}, nil)
 	alice := dialAs(t, srv, "/chat", "alice")
-	mustRequest(t, alice, "join", map[string]string{"room": "r1"})
+	testkit.Request(t, alice, "join", map[string]string{"room": "r1"})
 	session, offset := alice.Session, alice.LastOffset()
 	if err := srv.Mux.In("/chat").ToUser("alice").Disconnect(4001, "signed out"); err != nil {
 		t.Fatal(err)
 	}
-	if code, err := alice.WaitClosed(ctxT(t)); err != nil || code != 4001 || alice.CloseReason() != "signed out" {
+	if code, err := alice.WaitClosed(testkit.Context(t)); err != nil || code != 4001 || alice.CloseReason() != "signed out" {
 		t.Fatalf("closed with %d %q, %v", code, alice.CloseReason(), err)
 	}
 	// Once alice is out of the presence, her disconnect has run.
-	eventually(t, "alice's socket to leave", func() bool {
+	testkit.Eventually(t, "alice's socket to leave", func() bool {
 		u, _ := srv.Mux.In("/chat").Users(bg())
 		return len(u) == 0
 	})
@@ -680,7 +681,7 @@ func TestDisconnectedSocketIsNotRecovered(t *testing.T) {
 	if back.Recovered || back.RecoveryFailure != "unknown or expired session" {
 		t.Fatalf("recovered %v, failure %q", back.Recovered, back.RecoveryFailure)
 	}
-	if got := string(mustRequest(t, back, "rooms", nil)); got != `[]` {
+	if got := string(testkit.Request(t, back, "rooms", nil)); got != `[]` {
 		t.Fatalf("rooms after the reconnect: %s", got)
 	}
 }

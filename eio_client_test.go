@@ -2,7 +2,6 @@ package realtime_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/lxzan/gws"
 
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -105,7 +105,7 @@ func (m *sioWSMember) OnClose(*gws.Conn, error) { m.once.Do(func() { close(m.clo
 // the server's queue for it grows.
 func stalledSIOWebSocket(t *testing.T, srv *realtimetest.Server, header http.Header) net.Conn {
 	t.Helper()
-	nc, err := realtimetest.DialRaw(ctxT(t), eioURL(srv, "ws", "websocket", ""), header)
+	nc, err := realtimetest.DialRaw(testkit.Context(t), eioURL(srv, "ws", "websocket", ""), header)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,10 +202,3 @@ func (p *eioPolling) pollUntil(prefix string) string {
 }
 
 func (p *eioPolling) String() string { return fmt.Sprintf("polling session %s", p.sid) }
-
-// bgT is a context for a test step, bounded generously.
-func bgT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}

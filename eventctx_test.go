@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -44,11 +45,11 @@ func TestSetContextHandsValuesToTheHandler(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 	cl := dial(t, srv, "/")
 	for i := range 50 {
-		got, err := cl.Request(ctxT(t), "labelled", nil)
+		got, err := cl.Request(testkit.Context(t), "labelled", nil)
 		if err != nil || string(got) != `"b"` {
 			t.Fatalf("round %d: labelled event: %s, %v; want the innermost stage's value", i, got, err)
 		}
-		got, err = cl.Request(ctxT(t), "bare", nil)
+		got, err = cl.Request(testkit.Context(t), "bare", nil)
 		if err != nil || string(got) != `""` {
 			t.Fatalf("round %d: the next event saw %s, %v; want no value", i, got, err)
 		}
@@ -67,7 +68,7 @@ func TestEventContextEndsWithTheSocket(t *testing.T) {
 	})
 	srv := realtimetest.NewServer(t, mux)
 	cl := dial(t, srv, "/")
-	if _, err := cl.Request(ctxT(t), "keep", nil); err != nil {
+	if _, err := cl.Request(testkit.Context(t), "keep", nil); err != nil {
 		t.Fatal(err)
 	}
 	ctx := receive(t, kept, "the event's context")
@@ -91,7 +92,7 @@ func TestSetContextNil(t *testing.T) {
 		return nil
 	})
 	srv := realtimetest.NewServer(t, mux)
-	got, err := dial(t, srv, "/").Request(ctxT(t), "nil", nil)
+	got, err := dial(t, srv, "/").Request(testkit.Context(t), "nil", nil)
 	if err != nil || string(got) != `"realtime: SetContext with a nil context"` {
 		t.Fatalf("SetContext(nil): %s, %v", got, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -148,7 +149,7 @@ func TestErrorRepliesToANonReaderAreBounded(t *testing.T) {
 	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(json.RawMessage(c.Data())) })
 	mux.OnDisconnect(func(c *realtime.Ctx) error { left <- c.DisconnectReason(); return nil })
 	srv, _ := smallBufferServer(t, mux)
-	nc, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil)
+	nc, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,12 +191,12 @@ func TestErrorRepliesToANonReaderAreBounded(t *testing.T) {
 // event and no auth.
 func stillServesEcho(t *testing.T, srv *realtimetest.Server) {
 	t.Helper()
-	cl, err := realtimetest.Dial(ctxT(t), srv.URL("/"), nil)
+	cl, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil)
 	if err != nil {
 		t.Fatalf("the server no longer accepts sockets: %v", err)
 	}
 	defer cl.Close()
-	if got, err := cl.Request(ctxT(t), "echo", "alive"); err != nil || string(got) != `"alive"` {
+	if got, err := cl.Request(testkit.Context(t), "echo", "alive"); err != nil || string(got) != `"alive"` {
 		t.Fatalf("a new socket is not served: %s, %v", got, err)
 	}
 }
@@ -263,8 +264,8 @@ func TestConnectionFloodFromOneAddress(t *testing.T) {
 	}
 	// Every slot comes back.
 	var again []*realtimetest.Client
-	eventually(t, "the slots to come back", func() bool {
-		cl, err := realtimetest.Dial(ctxT(t), srv.URL("/"), nil)
+	testkit.Eventually(t, "the slots to come back", func() bool {
+		cl, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil)
 		if err != nil {
 			return false
 		}
@@ -321,7 +322,7 @@ func TestHandshakesThatNeverFinish(t *testing.T) {
 	}
 
 	// An upgraded socket that never sends anything, pongs included.
-	silent, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil)
+	silent, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +367,7 @@ func TestRoomJoinFlood(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, id := range ids {
-			m, err := cl.WaitAck(ctxT(t), id)
+			m, err := cl.WaitAck(testkit.Context(t), id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -385,13 +386,13 @@ func TestRoomJoinFlood(t *testing.T) {
 		t.Fatalf("%d joins accepted, %d refused; want %d and %d", ok, refused, max, joins-max)
 	}
 	var rooms []string
-	if err := json.Unmarshal(mustRequest(t, cl, "rooms", nil), &rooms); err != nil || len(rooms) != max {
+	if err := json.Unmarshal(testkit.Request(t, cl, "rooms", nil), &rooms); err != nil || len(rooms) != max {
 		t.Fatalf("in %d rooms (%v), want %d", len(rooms), err, max)
 	}
 	// Leaving one frees a place.
-	mustRequest(t, cl, "leave", "room-0")
-	mustRequest(t, cl, "join", "room-999")
-	if _, err := cl.Request(ctxT(t), "join", "room-998"); err == nil {
+	testkit.Request(t, cl, "leave", "room-0")
+	testkit.Request(t, cl, "join", "room-999")
+	if _, err := cl.Request(testkit.Context(t), "join", "room-998"); err == nil {
 		t.Fatal("a 101st room was joined")
 	}
 }

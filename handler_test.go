@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -56,7 +57,7 @@ func TestHandlerErrors(t *testing.T) {
 				cl := dial(t, srv, "/")
 				var ackErr error
 				if acked {
-					_, ackErr = cl.Request(ctxT(t), tt.event, nil)
+					_, ackErr = cl.Request(testkit.Context(t), tt.event, nil)
 				} else if err := cl.Emit(tt.event, nil); err != nil {
 					t.Fatal(err)
 				}
@@ -91,7 +92,7 @@ func TestHandlerErrors(t *testing.T) {
 func TestAckThenFail(t *testing.T) {
 	srv := realtimetest.NewServer(t, failingMux())
 	cl := dial(t, srv, "/")
-	got, err := cl.Request(ctxT(t), "ackThenFail", nil)
+	got, err := cl.Request(testkit.Context(t), "ackThenFail", nil)
 	if err != nil || string(got) != `"done"` {
 		t.Fatalf("ack: %s, %v", got, err)
 	}
@@ -127,7 +128,7 @@ func TestAcks(t *testing.T) {
 		if err := cl.SendRaw([]byte(`{"event":"quiet","id":` + itoa(id) + `}`)); err != nil {
 			t.Fatal(err)
 		}
-		m, err := cl.WaitAck(ctxT(t), id)
+		m, err := cl.WaitAck(testkit.Context(t), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +137,7 @@ func TestAcks(t *testing.T) {
 		}
 	})
 	t.Run("second ack is an error", func(t *testing.T) {
-		got, err := cl.Request(ctxT(t), "twice", nil)
+		got, err := cl.Request(testkit.Context(t), "twice", nil)
 		if err != nil || string(got) != "1" {
 			t.Fatalf("ack: %s, %v", got, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -51,7 +52,7 @@ func bindUser(next realtime.Handler) realtime.Handler {
 // waitError waits for the client's next __loly:error.
 func waitError(t *testing.T, cl *realtimetest.Client) *realtime.Error {
 	t.Helper()
-	e, err := cl.WaitError(ctxT(t))
+	e, err := cl.WaitError(testkit.Context(t))
 	if err != nil {
 		t.Fatalf("waiting for %s: %v", realtime.EventError, err)
 	}
@@ -63,7 +64,7 @@ func waitError(t *testing.T, cl *realtimetest.Client) *realtime.Error {
 // socket's envelopes arrive in the order they were queued).
 func syncEcho(t *testing.T, cl *realtimetest.Client) {
 	t.Helper()
-	got, err := cl.Request(ctxT(t), "echo", "sync")
+	got, err := cl.Request(testkit.Context(t), "echo", "sync")
 	if err != nil || string(got) != `"sync"` {
 		t.Fatalf("echo after the tested input: %s, %v", got, err)
 	}
@@ -85,18 +86,6 @@ func (r *trail) get() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.list...)
-}
-
-// eventually polls cond until it holds or a few seconds pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // receive waits for a value on ch for a few seconds.

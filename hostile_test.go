@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -361,12 +362,12 @@ func TestHostileInputMatrix(t *testing.T) {
 // code, and nothing else.
 func checkRefusedConnect(t *testing.T, srv *realtimetest.Server, ns string, header http.Header, code uint16) {
 	t.Helper()
-	cl, err := realtimetest.Dial(ctxT(t), srv.URL(ns), &realtimetest.Options{Header: header, SkipConnected: true})
+	cl, err := realtimetest.Dial(testkit.Context(t), srv.URL(ns), &realtimetest.Options{Header: header, SkipConnected: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	got, err := cl.WaitClosed(ctxT(t))
+	got, err := cl.WaitClosed(testkit.Context(t))
 	if err != nil || got != code {
 		t.Fatalf("closed with %d (%v), want %d", got, err, code)
 	}
@@ -380,12 +381,12 @@ func checkRefusedConnect(t *testing.T, srv *realtimetest.Server, ns string, head
 // stillServes checks that the server answers a new socket.
 func stillServes(t *testing.T, srv *realtimetest.Server) {
 	t.Helper()
-	cl, err := realtimetest.Dial(ctxT(t), srv.URL("/"), nil)
+	cl, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil)
 	if err != nil {
 		t.Fatalf("the server no longer accepts sockets: %v", err)
 	}
 	defer cl.Close()
-	got, err := cl.Request(ctxT(t), "echo", "alive")
+	got, err := cl.Request(testkit.Context(t), "echo", "alive")
 	if err != nil || string(got) != `"alive"` {
 		t.Fatalf("a new socket is not served: %s, %v", got, err)
 	}

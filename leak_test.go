@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -31,7 +32,7 @@ func TestConnectDisconnectCyclesLeaveNothing(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 
 	cycle := func(i int) {
-		// A context per cycle, released at once: ctxT's would stay
+		// A context per cycle, released at once: testkit.Context's would stay
 		// registered with the test until it ends, and count as growth.
 		ctx, cancel := context.WithTimeout(bg(), 5*time.Second)
 		defer cancel()
@@ -55,7 +56,7 @@ func TestConnectDisconnectCyclesLeaveNothing(t *testing.T) {
 		u, _ := users.Users(bg())
 		return len(u) == 0
 	}
-	eventually(t, "the warm-up sockets to leave", settled)
+	testkit.Eventually(t, "the warm-up sockets to leave", settled)
 	baseG := stableGoroutines()
 	baseHeap := heapInuse()
 
@@ -64,7 +65,7 @@ func TestConnectDisconnectCyclesLeaveNothing(t *testing.T) {
 		cycle(i)
 	}
 	elapsed := time.Since(start)
-	eventually(t, "every socket to leave", settled)
+	testkit.Eventually(t, "every socket to leave", settled)
 
 	var g int
 	deadline := time.Now().Add(5 * time.Second)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -22,11 +23,11 @@ func TestConnectedComesBeforeOnConnectEmits(t *testing.T) {
 	mux.OnConnect(func(c *realtime.Ctx) error { return c.Reply("welcome", c.SocketID()) })
 	srv := realtimetest.NewServer(t, mux)
 	cl := realtimetest.MustDial(t, srv.URL("/"), &realtimetest.Options{SkipConnected: true})
-	welcome, err := cl.Wait(ctxT(t), "welcome")
+	welcome, err := cl.Wait(testkit.Context(t), "welcome")
 	if err != nil {
 		t.Fatal(err)
 	}
-	connected, err := cl.Wait(ctxT(t), realtime.EventConnected)
+	connected, err := cl.Wait(testkit.Context(t), realtime.EventConnected)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestOnConnectErrorRefuses(t *testing.T) {
 			mux.OnConnect(func(c *realtime.Ctx) error { return tt.err })
 			srv := realtimetest.NewServer(t, mux)
 			cl := realtimetest.MustDial(t, srv.URL("/"), &realtimetest.Options{SkipConnected: true})
-			code, err := cl.WaitClosed(ctxT(t))
+			code, err := cl.WaitClosed(testkit.Context(t))
 			if err != nil || code != tt.close {
 				t.Fatalf("close code %d (%v), want %d", code, err, tt.close)
 			}
@@ -101,7 +102,7 @@ func TestMiddlewareRefusesConnect(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 
 	cl := realtimetest.MustDial(t, srv.URL("/"), &realtimetest.Options{SkipConnected: true})
-	code, err := cl.WaitClosed(ctxT(t))
+	code, err := cl.WaitClosed(testkit.Context(t))
 	if err != nil || code != realtime.CloseUnauthorized {
 		t.Fatalf("close %d (%v), want 4401", code, err)
 	}
@@ -116,7 +117,7 @@ func TestMiddlewareRefusesConnect(t *testing.T) {
 	ok := dialAs(t, srv, "/", "u1")
 	syncEcho(t, ok)
 	ok.Close()
-	eventually(t, "the accepted socket's disconnect", func() bool { return disconnects.Load() == 1 })
+	testkit.Eventually(t, "the accepted socket's disconnect", func() bool { return disconnects.Load() == 1 })
 	if connects.Load() != 1 {
 		t.Fatalf("OnConnect ran %d times, want once (for the accepted socket only)", connects.Load())
 	}
@@ -136,7 +137,7 @@ func TestRefusedSocketRunsNoEvents(t *testing.T) {
 	mux.On("act", func(c *realtime.Ctx) error { handled.Add(1); return nil })
 	srv, served := smallBufferServer(t, mux)
 
-	raw, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil)
+	raw, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), nil)
 	if err != nil {
 		close(release)
 		t.Fatal(err)
@@ -217,7 +218,7 @@ func TestOnDisconnect(t *testing.T) {
 	if !errors.As(reason, &ce) || !ce.ByClient || ce.Code != 1000 {
 		t.Fatalf("reason %v, want the client's close 1000", reason)
 	}
-	m, err := stayer.Wait(ctxT(t), "left")
+	m, err := stayer.Wait(testkit.Context(t), "left")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/invopop/validation"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -66,26 +67,26 @@ func TestMiddlewareOrderAndShortCircuit(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 	cl := realtimetest.MustDial(t, srv.URL("/"), nil)
 
-	if _, err := cl.Request(ctxT(t), "plain", nil); err != nil {
+	if _, err := cl.Request(testkit.Context(t), "plain", nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := rec.take(); got != "a,b,handler" {
 		t.Fatalf("order = %q, want a,b,handler", got)
 	}
-	if _, err := cl.Request(ctxT(t), "with", nil); err != nil {
+	if _, err := cl.Request(testkit.Context(t), "with", nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := rec.take(); got != "a,b,c,handler" {
 		t.Fatalf("With order = %q, want a,b,c,handler", got)
 	}
 	// The inline stage applies to its event only.
-	if _, err := cl.Request(ctxT(t), "plain", nil); err != nil {
+	if _, err := cl.Request(testkit.Context(t), "plain", nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := rec.take(); got != "a,b,handler" {
 		t.Fatalf("after With, plain order = %q", got)
 	}
-	_, err := cl.Request(ctxT(t), "refused", nil)
+	_, err := cl.Request(testkit.Context(t), "refused", nil)
 	var e *realtime.Error
 	if !errors.As(err, &e) || e.Code != "NOPE" {
 		t.Fatalf("refused: err = %v, want NOPE", err)
@@ -126,7 +127,7 @@ func TestMiddlewareReplaceStage(t *testing.T) {
 			}})
 			srv := realtimetest.NewServer(t, mux)
 			cl := realtimetest.MustDial(t, srv.URL("/"), nil)
-			got, err := cl.Request(ctxT(t), "shout", "hi")
+			got, err := cl.Request(testkit.Context(t), "shout", "hi")
 			if err != nil || string(got) != tc.want {
 				t.Fatalf("got %s, %v; want %s", got, err, tc.want)
 			}
@@ -153,13 +154,13 @@ func TestMiddlewareRouteOverridesMux(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 	root := realtimetest.MustDial(t, srv.URL("/"), nil)
 	admin := realtimetest.MustDial(t, srv.URL("/admin"), nil)
-	if got, _ := root.Request(ctxT(t), "who", nil); string(got) != `"from-mux"` {
+	if got, _ := root.Request(testkit.Context(t), "who", nil); string(got) != `"from-mux"` {
 		t.Fatalf("root user = %s", got)
 	}
-	if got, _ := admin.Request(ctxT(t), "who", nil); string(got) != `"from-route"` {
+	if got, _ := admin.Request(testkit.Context(t), "who", nil); string(got) != `"from-route"` {
 		t.Fatalf("admin user = %s", got)
 	}
-	_, err := admin.Request(ctxT(t), "secret", nil)
+	_, err := admin.Request(testkit.Context(t), "secret", nil)
 	if !errors.Is(err, realtime.ErrForbidden) {
 		t.Fatalf("route guard: err = %v, want FORBIDDEN", err)
 	}
@@ -206,11 +207,11 @@ func TestMiddlewareConnectRefusals(t *testing.T) {
 	refused := func(url string, h http.Header) (uint16, *realtime.Error) {
 		t.Helper()
 		cl := realtimetest.MustDial(t, url, &realtimetest.Options{Header: h, SkipConnected: true})
-		e, err := cl.WaitError(ctxT(t))
+		e, err := cl.WaitError(testkit.Context(t))
 		if err != nil {
 			t.Fatalf("no error event: %v", err)
 		}
-		code, err := cl.WaitClosed(ctxT(t))
+		code, err := cl.WaitClosed(testkit.Context(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,18 +232,18 @@ func TestMiddlewareConnectRefusals(t *testing.T) {
 		t.Fatalf("guarded namespace: close %d, error %+v", code, e)
 	}
 	vip := realtimetest.MustDial(t, srv.URL("/vip"), &realtimetest.Options{Header: http.Header{"Cookie": {"session=vip"}}})
-	if _, err := vip.Request(ctxT(t), "hello", nil); err != nil {
+	if _, err := vip.Request(testkit.Context(t), "hello", nil); err != nil {
 		t.Fatal(err)
 	}
 
 	anon := realtimetest.MustDial(t, srv.URL("/"), nil)
-	if _, err := anon.Request(ctxT(t), "mine", nil); !errors.Is(err, realtime.ErrUnauthorized) {
+	if _, err := anon.Request(testkit.Context(t), "mine", nil); !errors.Is(err, realtime.ErrUnauthorized) {
 		t.Fatalf("RequireUser: err = %v", err)
 	}
-	if _, err := anon.Request(ctxT(t), "join", map[string]string{"room": "staff"}); !errors.Is(err, realtime.ErrForbidden) {
+	if _, err := anon.Request(testkit.Context(t), "join", map[string]string{"room": "staff"}); !errors.Is(err, realtime.ErrForbidden) {
 		t.Fatalf("event guard: err = %v", err)
 	}
-	if _, err := anon.Request(ctxT(t), "join", map[string]string{"room": "lobby"}); err != nil {
+	if _, err := anon.Request(testkit.Context(t), "join", map[string]string{"room": "lobby"}); err != nil {
 		t.Fatalf("allowed join: %v", err)
 	}
 }

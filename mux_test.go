@@ -1,21 +1,14 @@
 package realtime_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 func echoMux() *realtime.Mux {
 	mux := realtime.New(realtime.Config{})
@@ -41,14 +34,14 @@ func TestEchoAndReply(t *testing.T) {
 	if cl.SocketID == "" || cl.Namespace != "/" {
 		t.Fatalf("connected info: %q %q", cl.SocketID, cl.Namespace)
 	}
-	got, err := cl.Request(ctxT(t), "echo", map[string]int{"n": 1})
+	got, err := cl.Request(testkit.Context(t), "echo", map[string]int{"n": 1})
 	if err != nil || string(got) != `{"n":1}` {
 		t.Fatalf("echo: %s %v", got, err)
 	}
 	if err := cl.Emit("say", "hi"); err != nil {
 		t.Fatal(err)
 	}
-	m, err := cl.Wait(ctxT(t), "said")
+	m, err := cl.Wait(testkit.Context(t), "said")
 	if err != nil || string(m.Data) != `"hi"` {
 		t.Fatalf("said: %s %v", m.Data, err)
 	}

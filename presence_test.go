@@ -10,6 +10,7 @@ import (
 
 	"github.com/lolyjs/realtime"
 	bmemory "github.com/lolyjs/realtime/broadcast/memory"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 	"github.com/lolyjs/realtime/store"
 	"github.com/lolyjs/realtime/store/memory"
@@ -40,14 +41,14 @@ func presenceMux(cfg realtime.Config, p realtime.Presence) (*realtime.Mux, <-cha
 
 func mustJoin(t *testing.T, cl *realtimetest.Client, room string) {
 	t.Helper()
-	if _, err := cl.Request(ctxT(t), "join", room); err != nil {
+	if _, err := cl.Request(testkit.Context(t), "join", room); err != nil {
 		t.Fatalf("join %s: %v", room, err)
 	}
 }
 
 func mustLeave(t *testing.T, cl *realtimetest.Client, room string) {
 	t.Helper()
-	if _, err := cl.Request(ctxT(t), "leave", room); err != nil {
+	if _, err := cl.Request(testkit.Context(t), "leave", room); err != nil {
 		t.Fatalf("leave %s: %v", room, err)
 	}
 }
@@ -160,7 +161,7 @@ func TestPresenceEventsOncePerUser(t *testing.T) {
 
 	// The hook saw each change once; obs leaving last says when all ran.
 	mustLeave(t, obs, "r")
-	eventually(t, "the hook saw obs leave", func() bool { return len(hooks.get()) >= 7 })
+	testkit.Eventually(t, "the hook saw obs leave", func() bool { return len(hooks.get()) >= 7 })
 	want := []string{"/ r obs joined 1", "/ r alice joined 2", "/ other alice joined 1", "/ r alice left 1",
 		"/ r bob joined 2", "/ r bob left 1", "/ r obs left 0"}
 	if got := hooks.get(); !slices.Equal(got, want) {
@@ -190,7 +191,7 @@ func TestPresenceCountsCoalesced(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 	obs := dialAs(t, srv, "/", "obs")
 	mustJoin(t, obs, "big")
-	m, err := obs.Wait(ctxT(t), realtime.EventPresenceCount)
+	m, err := obs.Wait(testkit.Context(t), realtime.EventPresenceCount)
 	if err != nil || string(m.Data) != `{"room":"big","count":1}` {
 		t.Fatalf("first count: %s, %v", m.Data, err)
 	}
@@ -206,7 +207,7 @@ func TestPresenceCountsCoalesced(t *testing.T) {
 	}
 	var counts []int
 	for len(counts) == 0 || counts[len(counts)-1] != users+1 {
-		m, err := obs.Wait(ctxT(t), realtime.EventPresenceCount)
+		m, err := obs.Wait(testkit.Context(t), realtime.EventPresenceCount)
 		if err != nil {
 			t.Fatalf("counts so far %v: %v", counts, err)
 		}
@@ -243,7 +244,7 @@ func TestPresenceCountsCoalesced(t *testing.T) {
 	}
 	mustLeave(t, again, "big")
 	for {
-		m, err := obs.Wait(ctxT(t), realtime.EventPresenceCount)
+		m, err := obs.Wait(testkit.Context(t), realtime.EventPresenceCount)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,7 +294,7 @@ func TestPresenceSettingsChecked(t *testing.T) {
 	m.Namespace("/b", func(r *realtime.Mux) { r.Presence(realtime.Presence{Mode: realtime.PresenceEvents}) })
 	m.Route(realtime.Route{Namespace: "/b", Presence: &realtime.Presence{Mode: realtime.PresenceEvents},
 		Events: map[string]realtime.Event{"x": {Handler: func(*realtime.Ctx) error { return nil }}}})
-	err := m.Start(ctxT(t))
+	err := m.Start(testkit.Context(t))
 	for _, want := range []string{"route /a: Presence: CountInterval is 1ms", "route /b: Presence is also set with Mux.Presence"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("Start: %v; want a problem %q", err, want)
@@ -302,7 +303,7 @@ func TestPresenceSettingsChecked(t *testing.T) {
 
 	noRoster := struct{ store.Store }{memory.New()}
 	c, _ := presenceMux(realtime.Config{Store: noRoster, Broker: bmemory.New()}, realtime.Presence{Mode: realtime.PresenceEvents})
-	if err := c.Start(ctxT(t)); err == nil || !strings.Contains(err.Error(), "store.Roster") {
+	if err := c.Start(testkit.Context(t)); err == nil || !strings.Contains(err.Error(), "store.Roster") {
 		t.Fatalf("Start of a cluster whose store has no rosters: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -104,7 +105,7 @@ func TestBadInput(t *testing.T) {
 			}
 			checkError(t, e, tt.code, tt.event, tt.details)
 			if tt.ack > 0 {
-				m, err := cl.WaitAck(ctxT(t), tt.ack)
+				m, err := cl.WaitAck(testkit.Context(t), tt.ack)
 				if err != nil {
 					t.Fatalf("error ack: %v", err)
 				}
@@ -160,11 +161,11 @@ func TestFrameWithSeveralEnvelopes(t *testing.T) {
 	if err := cl.SendRaw([]byte(frame)); err != nil {
 		t.Fatal(err)
 	}
-	a, err := cl.WaitAck(ctxT(t), 1)
+	a, err := cl.WaitAck(testkit.Context(t), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := cl.WaitAck(ctxT(t), 2)
+	b, err := cl.WaitAck(testkit.Context(t), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,14 +287,14 @@ func TestOversizedFrameCloses1009(t *testing.T) {
 	if err := cl.SendRaw(at); err != nil {
 		t.Fatal(err)
 	}
-	m, err := cl.WaitAck(ctxT(t), 1)
+	m, err := cl.WaitAck(testkit.Context(t), 1)
 	if err != nil || m.Error != nil || len(m.Data) != limit-len(`{"event":"echo","id":1,"data":}`) {
 		t.Fatalf("a frame of exactly MaxPayloadBytes: ack %s, %v", m.Raw, err)
 	}
 	if err := cl.SendRaw(frameOf(limit+1, 2)); err != nil {
 		t.Fatal(err)
 	}
-	code, err := cl.WaitClosed(ctxT(t))
+	code, err := cl.WaitClosed(testkit.Context(t))
 	if err != nil || code != realtime.CloseTooBig {
 		t.Fatalf("close code %d (%v), want %d", code, err, realtime.CloseTooBig)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -66,7 +67,7 @@ func historyServer(t *testing.T, h realtime.History, onConnect realtime.Handler)
 func said(t *testing.T, cl *realtimetest.Client, n int) (texts, offsets []string) {
 	t.Helper()
 	for range n {
-		m, err := cl.Wait(ctxT(t), "said")
+		m, err := cl.Wait(testkit.Context(t), "said")
 		if err != nil {
 			t.Fatalf("after %v: %v", texts, err)
 		}
@@ -79,7 +80,7 @@ func said(t *testing.T, cl *realtimetest.Client, n int) (texts, offsets []string
 
 func say(t *testing.T, cl *realtimetest.Client, room, text string) {
 	t.Helper()
-	mustRequest(t, cl, "say", map[string]string{"room": room, "text": text})
+	testkit.Request(t, cl, "say", map[string]string{"room": room, "text": text})
 }
 
 // A native client that reconnects with its session and the offset of the
@@ -98,8 +99,8 @@ func TestNativeRecovery(t *testing.T) {
 		t.Fatalf("connected without a session or offset: %q %q", alice.Session, alice.LastOffset())
 	}
 	for _, cl := range []*realtimetest.Client{alice, bob} {
-		mustRequest(t, cl, "join", map[string]string{"room": "r1"})
-		mustRequest(t, cl, "join", map[string]string{"room": "r2"})
+		testkit.Request(t, cl, "join", map[string]string{"room": "r1"})
+		testkit.Request(t, cl, "join", map[string]string{"room": "r2"})
 	}
 	say(t, bob, "r1", "1")
 	say(t, bob, "r2", "2")
@@ -117,7 +118,7 @@ func TestNativeRecovery(t *testing.T) {
 	if !back.Recovered || back.Session != session || back.RecoveryFailure != "" {
 		t.Fatalf("recovered %v, session %q (was %q), failure %q", back.Recovered, back.Session, session, back.RecoveryFailure)
 	}
-	if got := string(mustRequest(t, back, "rooms", nil)); got != `["r1","r2"]` {
+	if got := string(testkit.Request(t, back, "rooms", nil)); got != `["r1","r2"]` {
 		t.Fatalf("rooms after recovery: %s", got)
 	}
 	say(t, bob, "r2", "6")
@@ -150,7 +151,7 @@ func seqOf(t *testing.T, offset string) int {
 // arrived.
 func syncEcho0(t *testing.T, cl *realtimetest.Client) {
 	t.Helper()
-	mustRequest(t, cl, "rooms", nil)
+	testkit.Request(t, cl, "rooms", nil)
 }
 
 func headerUser(id string) map[string][]string { return map[string][]string{"X-User": {id}} }
@@ -163,8 +164,8 @@ func TestNativeRecoveryRefusals(t *testing.T) {
 	srv := historyServer(t, realtime.History{Size: 3}, nil)
 	alice := dialAs(t, srv, "/chat", "alice")
 	bob := dialAs(t, srv, "/chat", "bob")
-	mustRequest(t, alice, "join", map[string]string{"room": "r"})
-	mustRequest(t, bob, "join", map[string]string{"room": "r"})
+	testkit.Request(t, alice, "join", map[string]string{"room": "r"})
+	testkit.Request(t, bob, "join", map[string]string{"room": "r"})
 	say(t, bob, "r", "seen")
 	said(t, alice, 1)
 	session, offset := alice.Session, alice.LastOffset()
@@ -186,7 +187,7 @@ func TestNativeRecoveryRefusals(t *testing.T) {
 			if cl.Recovered || cl.RecoveryFailure != tc.reason || cl.Session == session || cl.Session == "" {
 				t.Fatalf("recovered %v, failure %q (want %q), session %q", cl.Recovered, cl.RecoveryFailure, tc.reason, cl.Session)
 			}
-			if got := string(mustRequest(t, cl, "rooms", nil)); got != `[]` {
+			if got := string(testkit.Request(t, cl, "rooms", nil)); got != `[]` {
 				t.Fatalf("rooms %s: a refused recovery restored rooms", got)
 			}
 			say(t, bob, "r", "after "+tc.name)
@@ -223,8 +224,8 @@ func TestRecoveryOnConnectMayLeaveRooms(t *testing.T) {
 	alice := dialAs(t, srv, "/chat", "alice")
 	bob := dialAs(t, srv, "/chat", "bob")
 	for _, room := range []string{"open", "secret"} {
-		mustRequest(t, alice, "join", map[string]string{"room": room})
-		mustRequest(t, bob, "join", map[string]string{"room": room})
+		testkit.Request(t, alice, "join", map[string]string{"room": room})
+		testkit.Request(t, bob, "join", map[string]string{"room": room})
 	}
 	session, offset := alice.Session, alice.LastOffset()
 	alice.Close()
@@ -248,25 +249,25 @@ func TestRecoveryOnConnectMayLeaveRooms(t *testing.T) {
 func TestCtxHistory(t *testing.T) {
 	srv := historyServer(t, realtime.History{Size: 3}, nil)
 	bob := dialAs(t, srv, "/chat", "bob")
-	mustRequest(t, bob, "join", map[string]string{"room": "r"})
+	testkit.Request(t, bob, "join", map[string]string{"room": "r"})
 	for i := range 5 {
 		say(t, bob, "r", fmt.Sprint(i))
 	}
 	var all []realtime.HistoryMessage
-	if err := json.Unmarshal(mustRequest(t, bob, "history", map[string]string{"Room": "r"}), &all); err != nil {
+	if err := json.Unmarshal(testkit.Request(t, bob, "history", map[string]string{"Room": "r"}), &all); err != nil {
 		t.Fatal(err)
 	}
 	if len(all) != 3 || string(all[0].Data) != `"2"` || all[0].Event != "said" {
 		t.Fatalf("history: %+v", all)
 	}
 	var rest []realtime.HistoryMessage
-	if err := json.Unmarshal(mustRequest(t, bob, "history", map[string]string{"Room": "r", "Since": all[0].Offset}), &rest); err != nil {
+	if err := json.Unmarshal(testkit.Request(t, bob, "history", map[string]string{"Room": "r", "Since": all[0].Offset}), &rest); err != nil {
 		t.Fatal(err)
 	}
 	if len(rest) != 2 || string(rest[1].Data) != `"4"` {
 		t.Fatalf("history since the first: %+v", rest)
 	}
-	if _, err := bob.Request(ctxT(t), "history", map[string]string{"Room": "no history here", "Since": "x"}); err == nil {
+	if _, err := bob.Request(testkit.Context(t), "history", map[string]string{"Room": "no history here", "Since": "x"}); err == nil {
 		t.Fatal("history of a room... accepted a malformed offset")
 	}
 }

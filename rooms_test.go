@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -61,25 +62,16 @@ func roomsMux(cfg realtime.Config) *realtime.Mux {
 	return mux
 }
 
-func mustRequest(t *testing.T, cl *realtimetest.Client, event string, data any) json.RawMessage {
-	t.Helper()
-	got, err := cl.Request(ctxT(t), event, data)
-	if err != nil {
-		t.Fatalf("%s: %v", event, err)
-	}
-	return got
-}
-
 // delivery sends one emitting request from `from`, then a mark to everybody,
 // and returns for each client the texts of the msg events it got before the
 // mark.
 func delivery(t *testing.T, from *realtimetest.Client, event string, data any, all ...*realtimetest.Client) []string {
 	t.Helper()
-	mustRequest(t, from, event, data)
-	mustRequest(t, from, "mark", nil)
+	testkit.Request(t, from, event, data)
+	testkit.Request(t, from, "mark", nil)
 	out := make([]string, len(all))
 	for i, cl := range all {
-		if _, err := cl.Wait(ctxT(t), "mark"); err != nil {
+		if _, err := cl.Wait(testkit.Context(t), "mark"); err != nil {
 			t.Fatalf("client %d: %v", i, err)
 		}
 		var texts []string
@@ -104,10 +96,10 @@ func TestRoomsAndTargets(t *testing.T) {
 	anon := dial(t, srv, "/")
 	all := []*realtimetest.Client{a1, a2, b, anon}
 
-	mustRequest(t, a1, "join", "r")
-	mustRequest(t, b, "join", "r")
-	mustRequest(t, b, "join", "r") // joining twice is harmless
-	if got := string(mustRequest(t, b, "rooms", nil)); got != `["r"]` {
+	testkit.Request(t, a1, "join", "r")
+	testkit.Request(t, b, "join", "r")
+	testkit.Request(t, b, "join", "r") // joining twice is harmless
+	if got := string(testkit.Request(t, b, "rooms", nil)); got != `["r"]` {
 		t.Fatalf("rooms of b: %s", got)
 	}
 
@@ -138,14 +130,14 @@ func TestRoomsAndTargets(t *testing.T) {
 	}
 
 	t.Run("Users", func(t *testing.T) {
-		if got := string(mustRequest(t, anon, "users", "")); got != `["u1","u2"]` {
+		if got := string(testkit.Request(t, anon, "users", "")); got != `["u1","u2"]` {
 			t.Fatalf("namespace users %s", got)
 		}
-		if got := string(mustRequest(t, anon, "users", "r")); got != `["u1","u2"]` {
+		if got := string(testkit.Request(t, anon, "users", "r")); got != `["u1","u2"]` {
 			t.Fatalf("room users %s", got)
 		}
-		mustRequest(t, b, "leave", "r")
-		if got := string(mustRequest(t, anon, "users", "r")); got != `["u1"]` {
+		testkit.Request(t, b, "leave", "r")
+		if got := string(testkit.Request(t, anon, "users", "r")); got != `["u1"]` {
 			t.Fatalf("room users after b left %s", got)
 		}
 	})
@@ -157,8 +149,8 @@ func TestRoomsAndTargets(t *testing.T) {
 	})
 	t.Run("a closed socket leaves its rooms and user", func(t *testing.T) {
 		a1.Close()
-		eventually(t, "u1's first socket to leave", func() bool {
-			return string(mustRequest(t, anon, "users", "r")) == `[]`
+		testkit.Eventually(t, "u1's first socket to leave", func() bool {
+			return string(testkit.Request(t, anon, "users", "r")) == `[]`
 		})
 		got := delivery(t, b, "toUser", roomMsg{To: "u1", Text: "t11"}, a2, b, anon)
 		if want := []string{"t11", "", ""}; !reflect.DeepEqual(got, want) {
@@ -170,11 +162,11 @@ func TestRoomsAndTargets(t *testing.T) {
 func TestSetUserOnlyAtConnect(t *testing.T) {
 	srv := realtimetest.NewServer(t, roomsMux(realtime.Config{}))
 	cl := dialAs(t, srv, "/", "u1")
-	got := string(mustRequest(t, cl, "setUser", nil))
+	got := string(testkit.Request(t, cl, "setUser", nil))
 	if !strings.Contains(got, "connect") {
 		t.Fatalf("SetUser in an event: %s, want an error about the connect event", got)
 	}
-	if who := string(mustRequest(t, cl, "whoami", nil)); who != `"u1"` {
+	if who := string(testkit.Request(t, cl, "whoami", nil)); who != `"u1"` {
 		t.Fatalf("user after SetUser attempt: %s", who)
 	}
 }
@@ -182,20 +174,20 @@ func TestSetUserOnlyAtConnect(t *testing.T) {
 func TestMaxRoomsPerSocket(t *testing.T) {
 	srv := realtimetest.NewServer(t, roomsMux(realtime.Config{Limits: realtime.Limits{MaxRoomsPerSocket: 2}}))
 	cl := dial(t, srv, "/")
-	mustRequest(t, cl, "join", "r1")
-	mustRequest(t, cl, "join", "r2")
-	mustRequest(t, cl, "join", "r1") // already in: not a third room
-	_, err := cl.Request(ctxT(t), "join", "r3")
+	testkit.Request(t, cl, "join", "r1")
+	testkit.Request(t, cl, "join", "r2")
+	testkit.Request(t, cl, "join", "r1") // already in: not a third room
+	_, err := cl.Request(testkit.Context(t), "join", "r3")
 	var e *realtime.Error
 	if !errorsAs(err, &e) || e.Code != realtime.CodeForbidden {
 		t.Fatalf("third room: %v, want FORBIDDEN", err)
 	}
-	if got := string(mustRequest(t, cl, "rooms", nil)); got != `["r1","r2"]` {
+	if got := string(testkit.Request(t, cl, "rooms", nil)); got != `["r1","r2"]` {
 		t.Fatalf("rooms: %s", got)
 	}
-	mustRequest(t, cl, "leave", "r1")
-	mustRequest(t, cl, "join", "r3")
-	if got := string(mustRequest(t, cl, "rooms", nil)); got != `["r2","r3"]` {
+	testkit.Request(t, cl, "leave", "r1")
+	testkit.Request(t, cl, "join", "r3")
+	if got := string(testkit.Request(t, cl, "rooms", nil)); got != `["r2","r3"]` {
 		t.Fatalf("rooms after leave and join: %s", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/invopop/validation"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -80,7 +81,7 @@ func TestRouteProblemsReportedTogether(t *testing.T) {
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Fatalf("status %d, want 500", resp.StatusCode)
 	}
-	if _, err := realtimetest.Dial(ctxT(t), "ws"+strings.TrimPrefix(hs.URL, "http")+"/wss/bad", nil); err == nil || !strings.Contains(err.Error(), "500") {
+	if _, err := realtimetest.Dial(testkit.Context(t), "ws"+strings.TrimPrefix(hs.URL, "http")+"/wss/bad", nil); err == nil || !strings.Contains(err.Error(), "500") {
 		t.Fatalf("dial: %v, want HTTP 500", err)
 	}
 }
@@ -148,12 +149,12 @@ func TestRouteEndToEnd(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 	cl := dial(t, srv, "/signup")
 
-	got, err := cl.Request(ctxT(t), "signup", signup{Name: "Ada", Age: 36, Address: address{City: "London", Zip: "12345"}})
+	got, err := cl.Request(testkit.Context(t), "signup", signup{Name: "Ada", Age: 36, Address: address{City: "London", Zip: "12345"}})
 	if err != nil || string(got) != `{"city":"London","welcome":"Ada"}` {
 		t.Fatalf("valid signup: %s, %v", got, err)
 	}
 
-	_, err = cl.Request(ctxT(t), "signup", map[string]any{"age": 12, "address": map[string]any{"zip": "1"}})
+	_, err = cl.Request(testkit.Context(t), "signup", map[string]any{"age": 12, "address": map[string]any{"zip": "1"}})
 	var e *realtime.Error
 	if !errors.As(err, &e) || e.Code != realtime.CodeBadPayload || e.Event != "signup" {
 		t.Fatalf("invalid signup: %v, want BAD_PAYLOAD", err)
@@ -174,7 +175,7 @@ func TestRouteEndToEnd(t *testing.T) {
 	}
 
 	// Missing data is validated too, as the zero value.
-	_, err = cl.Request(ctxT(t), "signup", nil)
+	_, err = cl.Request(testkit.Context(t), "signup", nil)
 	if !errors.As(err, &e) || e.Code != realtime.CodeBadPayload {
 		t.Fatalf("signup without data: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -38,7 +39,7 @@ func TestCredentialsNeverInLogsOrErrors(t *testing.T) {
 	secrets := []string{bearerTok, cookieTok, queryTok, badTok, "SECRET"}
 	users := map[string]string{bearerTok: "alice", cookieTok: "bob", queryTok: "carol"}
 
-	sink := &syncBuffer{}
+	sink := &testkit.LogBuffer{}
 	logger := slog.New(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mux := realtime.New(realtime.Config{Logger: logger})
 	mux.Use(middleware.RequestID, middleware.LoggerWithOpts(middleware.LoggerOpts{Logger: logger, Level: slog.LevelDebug}),
@@ -75,7 +76,7 @@ func TestCredentialsNeverInLogsOrErrors(t *testing.T) {
 			name string
 			data any
 		}{{"echo", "hi"}, {"typed", map[string]any{"n": "x"}}, {"crash", nil}, {"fail", nil}, {"guarded", nil}, {"nope", nil}} {
-			_, _ = cl.Request(ctxT(t), ev.name, ev.data)
+			_, _ = cl.Request(testkit.Context(t), ev.name, ev.data)
 		}
 		_ = cl.SendRaw([]byte("not json"))
 		syncEcho(t, cl)
@@ -96,7 +97,7 @@ func TestCredentialsNeverInLogsOrErrors(t *testing.T) {
 		{srv.URL("/") + "?token=" + badTok, nil},
 	} {
 		cl := realtimetest.MustDial(t, h.url, &realtimetest.Options{Header: h.header, SkipConnected: true})
-		if code, _ := cl.WaitClosed(ctxT(t)); code != realtime.CloseUnauthorized {
+		if code, _ := cl.WaitClosed(testkit.Context(t)); code != realtime.CloseUnauthorized {
 			t.Fatalf("bad token: closed with %d, want 4401", code)
 		}
 		for _, m := range cl.Events() {
@@ -122,12 +123,6 @@ func TestCredentialsNeverInLogsOrErrors(t *testing.T) {
 	t.Logf("%d bytes of logs and %d bytes sent to clients, no credential among them", len(logs), seen.Len())
 }
 
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Error objects carry the protocol's words, never a Go library's: an
 // unknown field refused by DisallowUnknownFields names the field, not
 // encoding/json. (It sent `invalid payload: json: unknown field "admin"`.)
@@ -144,7 +139,7 @@ func TestSchemaErrorsCarryNoLibraryText(t *testing.T) {
 	})
 	srv := realtimetest.NewServer(t, mux)
 	cl := dial(t, srv, "/")
-	_, err := cl.Request(ctxT(t), "strict", map[string]any{"n": 1, "admin": true})
+	_, err := cl.Request(testkit.Context(t), "strict", map[string]any{"n": 1, "admin": true})
 	var e *realtime.Error
 	if !errorsAs(err, &e) || e.Code != realtime.CodeBadPayload || strings.Contains(e.Message, "json") {
 		t.Fatalf("unknown field: %v", err)
@@ -153,11 +148,11 @@ func TestSchemaErrorsCarryNoLibraryText(t *testing.T) {
 		t.Fatalf("unknown field: details %v, want the field named", e.Details)
 	}
 	long := strings.Repeat("k", 1000)
-	_, err = cl.Request(ctxT(t), "strict", map[string]any{long: 1})
+	_, err = cl.Request(testkit.Context(t), "strict", map[string]any{long: 1})
 	if !errorsAs(err, &e) || strings.Contains(e.Message, long) || e.Details != nil {
 		t.Fatalf("a 1000-byte unknown field is echoed back: %v", err)
 	}
-	_, err = cl.Request(ctxT(t), "when", map[string]any{"at": "yesterday"})
+	_, err = cl.Request(testkit.Context(t), "when", map[string]any{"at": "yesterday"})
 	if !errorsAs(err, &e) || e.Code != realtime.CodeBadPayload || strings.Contains(e.Message, "parsing time") || strings.Contains(e.Message, "2006") {
 		t.Fatalf("bad time: %v", err)
 	}
@@ -260,7 +255,7 @@ func TestGuardDeniedRoomCannotBeJoined(t *testing.T) {
 	mux := guardedRooms()
 	srv := realtimetest.NewServer(t, mux)
 	admin := dialAs(t, srv, "/", "admin")
-	mustRequest(t, admin, "join", map[string]string{"room": "vip"})
+	testkit.Request(t, admin, "join", map[string]string{"room": "vip"})
 
 	intruder := dialAs(t, srv, "/", "mallory")
 	attempts := []string{
@@ -284,12 +279,12 @@ func TestGuardDeniedRoomCannotBeJoined(t *testing.T) {
 		}
 	}
 	syncEcho(t, intruder)
-	if got := string(mustRequest(t, intruder, "rooms", nil)); got != "[]" {
+	if got := string(testkit.Request(t, intruder, "rooms", nil)); got != "[]" {
 		t.Fatalf("the intruder is in %s", got)
 	}
 	// The route guard of /admin refuses the socket; events pipelined right
 	// behind the handshake are never run.
-	rc, err := realtimetest.DialRaw(ctxT(t), srv.URL("/admin"), http.Header{"X-User": {"mallory"}})
+	rc, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/admin"), http.Header{"X-User": {"mallory"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,8 +313,8 @@ func TestGuardDeniedRoomCannotBeJoined(t *testing.T) {
 		t.Fatalf("vip room: %v, %v; want only admin", users, err)
 	}
 	// Nothing said in the room reaches the intruder.
-	mustRequest(t, admin, "say", map[string]string{"room": "vip", "text": "secret plans"})
-	if _, err := admin.Wait(ctxT(t), "said"); err != nil {
+	testkit.Request(t, admin, "say", map[string]string{"room": "vip", "text": "secret plans"})
+	if _, err := admin.Wait(testkit.Context(t), "said"); err != nil {
 		t.Fatal(err)
 	}
 	syncEcho(t, intruder)
@@ -328,7 +323,7 @@ func TestGuardDeniedRoomCannotBeJoined(t *testing.T) {
 			t.Fatalf("the intruder heard %s", m.Raw)
 		}
 	}
-	if _, err := intruder.Request(ctxT(t), "say", map[string]string{"room": "vip", "text": "hi"}); err == nil {
+	if _, err := intruder.Request(testkit.Context(t), "say", map[string]string{"room": "vip", "text": "hi"}); err == nil {
 		t.Fatal("the intruder spoke in the vip room")
 	}
 }
@@ -370,8 +365,8 @@ func TestToUserCannotBeAimedByASpoofedIdentity(t *testing.T) {
 	if steals.Load() != 0 {
 		t.Fatal("SetUser worked outside the connect event")
 	}
-	mustRequest(t, sender, "dm", "victim")
-	if _, err := victim.Wait(ctxT(t), "dm"); err != nil {
+	testkit.Request(t, sender, "dm", "victim")
+	if _, err := victim.Wait(testkit.Context(t), "dm"); err != nil {
 		t.Fatal(err)
 	}
 	syncEcho(t, spoofer)
@@ -379,8 +374,8 @@ func TestToUserCannotBeAimedByASpoofedIdentity(t *testing.T) {
 		t.Fatalf("a message for the victim reached the spoofer (%d)", n)
 	}
 	// And the spoofer's own messages say who it is.
-	mustRequest(t, spoofer, "dm", "victim")
-	m, err := victim.Wait(ctxT(t), "dm")
+	testkit.Request(t, spoofer, "dm", "victim")
+	m, err := victim.Wait(testkit.Context(t), "dm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +486,7 @@ func TestOriginHijackAttempts(t *testing.T) {
 			mux.OnConnect(func(c *realtime.Ctx) error { connects.Add(1); return nil })
 			srv := realtimetest.NewServer(t, mux)
 			host := strings.TrimPrefix(srv.Server.URL, "http://")
-			_, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), http.Header{"Origin": {tc.origin(host)}})
+			_, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), http.Header{"Origin": {tc.origin(host)}})
 			if err == nil || !strings.Contains(err.Error(), "403") {
 				t.Fatalf("Origin %q: %v, want HTTP 403", tc.origin(host), err)
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -145,7 +146,7 @@ func TestUnenforcedGuardServesNoSocket(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/wss/admin"
-	if cl, err := realtimetest.Dial(ctxT(t), url, nil); err == nil {
+	if cl, err := realtimetest.Dial(testkit.Context(t), url, nil); err == nil {
 		cl.Close()
 		t.Fatal("a socket was served although Route.Guard has no stage")
 	}
@@ -179,7 +180,7 @@ func TestTypedHandlerEnforcesItsSchema(t *testing.T) {
 		Handler: realtime.Typed(func(c *realtime.Ctx, r room) error { return c.Ack(r.Room) })})
 	srv := realtimetest.NewServer(t, mux)
 	cl := dial(t, srv, "/")
-	got, err := cl.Request(ctxT(t), "typed", map[string]any{"room": 5})
+	got, err := cl.Request(testkit.Context(t), "typed", map[string]any{"room": 5})
 	var e *realtime.Error
 	if !errorsAs(err, &e) || e.Code != realtime.CodeBadPayload {
 		t.Fatalf("typed event with a bad room: %s, %v; want BAD_PAYLOAD", got, err)
@@ -211,7 +212,7 @@ func TestEnforcesRecordsAReplacement(t *testing.T) {
 	mux.Handle("secret", realtime.Event{Handler: noop, Guard: func(*realtime.Ctx) (bool, error) { return false, nil }})
 	srv := realtimetest.NewServer(t, mux)
 	cl := dial(t, srv, "/")
-	_, err := cl.Request(ctxT(t), "secret", nil)
+	_, err := cl.Request(testkit.Context(t), "secret", nil)
 	var e *realtime.Error
 	if !errorsAs(err, &e) || e.Code != realtime.CodeForbidden {
 		t.Fatalf("secret: %v; want FORBIDDEN", err)
@@ -301,7 +302,7 @@ func TestRouteOnInlineMux(t *testing.T) {
 	})
 	cl := dial(t, realtimetest.NewServer(t, mux), "/r")
 	var e *realtime.Error
-	if _, err := cl.Request(ctxT(t), "e", nil); !errorsAs(err, &e) || e.Code != realtime.CodeForbidden {
+	if _, err := cl.Request(testkit.Context(t), "e", nil); !errorsAs(err, &e) || e.Code != realtime.CodeForbidden {
 		t.Fatalf("event refused by its guard: %v; want FORBIDDEN", err)
 	}
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lolyjs/realtime"
 	bmemory "github.com/lolyjs/realtime/broadcast/memory"
+	"github.com/lolyjs/realtime/internal/testkit"
 	smemory "github.com/lolyjs/realtime/store/memory"
 )
 
@@ -111,8 +112,8 @@ func testStalledSocketIOClient(t *testing.T, transport, origin string) {
 	case <-time.After(90 * time.Second):
 		t.Fatal("emitting to the room hangs")
 	}
-	eventually(t, "every message at the native member", func() bool { return native.received.Load() == messages })
-	eventually(t, "every message at the Socket.IO member", func() bool { return sio.received.Load() == messages })
+	testkit.Eventually(t, "every message at the native member", func() bool { return native.received.Load() == messages })
+	testkit.Eventually(t, "every message at the Socket.IO member", func() bool { return sio.received.Load() == messages })
 	if native.outOfSeq.Load() != 0 || sio.outOfSeq.Load() != 0 {
 		t.Fatalf("out of order: native %d, Socket.IO %d", native.outOfSeq.Load(), sio.outOfSeq.Load())
 	}
@@ -125,14 +126,14 @@ func testStalledSocketIOClient(t *testing.T, transport, origin string) {
 
 	// The namespace still takes new sockets, which get the room's emits.
 	late := dialAs(t, srvA, "/", "late")
-	if _, err := late.Request(ctxT(t), "echo", "hi"); err != nil {
+	if _, err := late.Request(testkit.Context(t), "echo", "hi"); err != nil {
 		t.Fatalf("a socket connected after the burst: %v", err)
 	}
 	receive(t, joined, "the late socket's connect")
 	if err := room.Emit("after", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := late.Wait(ctxT(t), "after"); err != nil {
+	if _, err := late.Wait(testkit.Context(t), "after"); err != nil {
 		t.Fatalf("an emit after the burst: %v", err)
 	}
 

@@ -15,6 +15,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -120,7 +121,7 @@ func TestSlowReaderInABusyRoom(t *testing.T) {
 	srv, _ := smallBufferServer(t, mux)
 	room := mux.In("/").ToRoom("r")
 
-	slow, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), http.Header{"X-User": {"slow"}})
+	slow, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), http.Header{"X-User": {"slow"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestSlowReaderInABusyRoom(t *testing.T) {
 	for i := range members {
 		ms = append(ms, dialMember(t, srv.URL("/"), "member"+string(rune('a'+i))))
 	}
-	eventually(t, "everyone in the room", func() bool {
+	testkit.Eventually(t, "everyone in the room", func() bool {
 		users, _ := room.Users(bg())
 		return len(users) == members+1
 	})
@@ -157,7 +158,7 @@ func TestSlowReaderInABusyRoom(t *testing.T) {
 		}
 	}
 	for _, m := range ms {
-		eventually(t, "every message at every member", func() bool { return m.received.Load() == messages })
+		testkit.Eventually(t, "every message at every member", func() bool { return m.received.Load() == messages })
 	}
 	elapsed := time.Since(start)
 
@@ -328,7 +329,7 @@ func TestVanishedClientIsFreed(t *testing.T) {
 	stay := realtimetest.MustDial(t, srv.URL("/"), &realtimetest.Options{Header: http.Header{"X-User": {"stay"}}})
 	ghost := realtimetest.MustDial(t, proxy.url("/wss/"), &realtimetest.Options{Header: http.Header{"X-User": {"ghost"}}})
 	// The ghost has used the rate limiter, so it has state to free.
-	if _, err := ghost.Request(ctxT(t), "echo", "hi"); err != nil {
+	if _, err := ghost.Request(testkit.Context(t), "echo", "hi"); err != nil {
 		t.Fatal(err)
 	}
 	lobby := mux.In("/").ToRoom("lobby")
@@ -356,14 +357,14 @@ func TestVanishedClientIsFreed(t *testing.T) {
 	t.Logf("vanished client freed after %v (PingInterval+PingTimeout = %v)", took.Round(time.Millisecond), interval+timeout)
 	// OnDisconnect runs while the socket is still in its rooms; they are
 	// left right after it returns.
-	eventually(t, "the lobby without the ghost", func() bool {
+	testkit.Eventually(t, "the lobby without the ghost", func() bool {
 		users, _ := lobby.Users(bg())
 		return len(users) == 1 && users[0] == "stay"
 	})
 	if users, _ := mux.In("/").ToUser("ghost").Users(bg()); len(users) != 0 {
 		t.Fatalf("the ghost is still online: %v", users)
 	}
-	eventually(t, "the ghost's socket and locals to be collected", func() bool {
+	testkit.Eventually(t, "the ghost's socket and locals to be collected", func() bool {
 		runtime.GC()
 		mu.Lock()
 		defer mu.Unlock()
@@ -375,7 +376,7 @@ func TestVanishedClientIsFreed(t *testing.T) {
 	}
 	mu.Unlock()
 	// The other client never noticed.
-	if got, err := stay.Request(ctxT(t), "echo", "still here"); err != nil || string(got) != `"still here"` {
+	if got, err := stay.Request(testkit.Context(t), "echo", "still here"); err != nil || string(got) != `"still here"` {
 		t.Fatalf("echo: %s, %v", got, err)
 	}
 }
@@ -393,7 +394,7 @@ func TestPingFloodFromANonReader(t *testing.T) {
 	})
 	srv, _ := smallBufferServer(t, mux)
 	other := dial(t, srv, "/")
-	nc, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil)
+	nc, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +427,7 @@ func TestPingFloodFromANonReader(t *testing.T) {
 	var worst time.Duration
 	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
 		start := time.Now()
-		if got, err := other.Request(ctxT(t), "echo", "x"); err != nil || string(got) != `"x"` {
+		if got, err := other.Request(testkit.Context(t), "echo", "x"); err != nil || string(got) != `"x"` {
 			t.Fatalf("echo during the flood: %s, %v", got, err)
 		}
 		worst = max(worst, time.Since(start))

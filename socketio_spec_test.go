@@ -13,6 +13,7 @@ import (
 
 	"github.com/lolyjs/realtime"
 	bmemory "github.com/lolyjs/realtime/broadcast/memory"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 	smemory "github.com/lolyjs/realtime/store/memory"
 )
@@ -95,7 +96,7 @@ type sioWS struct{ *rawConn }
 // packet.
 func dialSIO(t *testing.T, srv *realtimetest.Server) *sioWS {
 	t.Helper()
-	nc, err := realtimetest.DialRaw(ctxT(t), eioURL(srv, "ws", "websocket", ""), nil)
+	nc, err := realtimetest.DialRaw(testkit.Context(t), eioURL(srv, "ws", "websocket", ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +384,7 @@ func TestSocketIOBinaryReachesHandlersAsBytes(t *testing.T) {
 	})
 	t.Run("native base64 strings", func(t *testing.T) {
 		cl := dial(t, srv, "/")
-		got, err := cl.Request(ctxT(t), "upload", map[string]string{"name": "f", "file": "AAH/", "raw": "AAH/"})
+		got, err := cl.Request(testkit.Context(t), "upload", map[string]string{"name": "f", "file": "AAH/", "raw": "AAH/"})
 		if err != nil || string(got) != `{"args":[0,1,255],"file":[0,1,255],"name":"f","raw":[0,1,255]}` {
 			t.Fatalf("got %s, %v", got, err)
 		}
@@ -502,24 +503,24 @@ func TestArgsForNativeClients(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 	cl := dial(t, srv, "/")
 	for n, want := range []string{"", "1", `[1,"two"]`, `[1,"two",{"three":3}]`} {
-		if _, err := cl.Request(ctxT(t), "emit", n); err != nil {
+		if _, err := cl.Request(testkit.Context(t), "emit", n); err != nil {
 			t.Fatal(err)
 		}
-		m, err := cl.Wait(ctxT(t), "args")
+		m, err := cl.Wait(testkit.Context(t), "args")
 		if err != nil || string(m.Data) != want {
 			t.Fatalf("EmitArgs with %d arguments: data %s, want %q (%v)", n, m.Data, want, err)
 		}
 	}
 	for n, want := range []string{"", "true", "[true,null]", `[true,null,"AQ=="]`} {
-		got, err := cl.Request(ctxT(t), "ack", n)
+		got, err := cl.Request(testkit.Context(t), "ack", n)
 		if err != nil || string(got) != want {
 			t.Fatalf("AckArgs with %d arguments: data %s, want %q (%v)", n, got, want, err)
 		}
 	}
-	if got, err := cl.Request(ctxT(t), "args", map[string]int{"a": 1}); err != nil || string(got) != `[{"a":1}]` {
+	if got, err := cl.Request(testkit.Context(t), "args", map[string]int{"a": 1}); err != nil || string(got) != `[{"a":1}]` {
 		t.Fatalf("Args of a native event: %s, %v", got, err)
 	}
-	if got, err := cl.Request(ctxT(t), "args", nil); err != nil || string(got) != `null` {
+	if got, err := cl.Request(testkit.Context(t), "args", nil); err != nil || string(got) != `null` {
 		t.Fatalf("Args of a native event without data: %s, %v", got, err)
 	}
 }
@@ -609,7 +610,7 @@ func TestRoutingByPathAndQuery(t *testing.T) {
 	})
 	t.Run("native URLs keep their own query", func(t *testing.T) {
 		cl := realtimetest.MustDial(t, srv.URL("/")+"?sid=1&t=2", nil)
-		if _, err := cl.Request(ctxT(t), "message", "x"); err != nil {
+		if _, err := cl.Request(testkit.Context(t), "message", "x"); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -630,7 +631,7 @@ func TestDisableSocketIO(t *testing.T) {
 		}
 	}
 	cl := dial(t, srv, "/")
-	if _, err := cl.Request(ctxT(t), "message", "x"); err != nil {
+	if _, err := cl.Request(testkit.Context(t), "message", "x"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -668,7 +669,7 @@ func TestEmitArgsAcrossInstances(t *testing.T) {
 	if got := c.nextBinary(); string(got) != "\x09" {
 		t.Fatalf("attachment %v", got)
 	}
-	m, err := native.Wait(ctxT(t), "spread")
+	m, err := native.Wait(testkit.Context(t), "spread")
 	if err != nil || string(m.Data) != `[1,"two","CQ=="]` {
 		t.Fatalf("native client got %s, %v", m.Data, err)
 	}
@@ -704,7 +705,7 @@ func TestEmitArgsToHistoryRoom(t *testing.T) {
 	}})
 	srv := realtimetest.NewServer(t, mux)
 	native := dial(t, srv, "/chat")
-	if _, err := native.Request(ctxT(t), "join", nil); err != nil {
+	if _, err := native.Request(testkit.Context(t), "join", nil); err != nil {
 		t.Fatal(err)
 	}
 	c := dialSIO(t, srv)
@@ -725,7 +726,7 @@ func TestEmitArgsToHistoryRoom(t *testing.T) {
 	if b := c.nextBinary(); string(b) != "\x09" {
 		t.Fatalf("attachment %v", b)
 	}
-	m, err := native.Wait(ctxT(t), "said")
+	m, err := native.Wait(testkit.Context(t), "said")
 	if err != nil || string(m.Data) != `[1,"CQ=="]` {
 		t.Fatalf("native client got %s, %v", m.Data, err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/internal/siotest"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -227,7 +228,7 @@ func TestRefusalGoesThroughTheErrorHandler(t *testing.T) {
 		t.Fatalf("connect_error = %s", siotest.JSON(l))
 	}
 
-	cl, err := realtimetest.Dial(ctxT(t), srv.URL("/chat"), &realtimetest.Options{SkipConnected: true})
+	cl, err := realtimetest.Dial(testkit.Context(t), srv.URL("/chat"), &realtimetest.Options{SkipConnected: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,12 +353,12 @@ func TestSocketIOServerEmitWaitsForAck(t *testing.T) {
 func TestSocketIOAndNativeShareRooms(t *testing.T) {
 	srv := realtimetest.NewServer(t, sioMux(t, realtime.Config{}, nil))
 	native := realtimetest.MustDial(t, srv.URL("/chat"), bearer("t-n1"))
-	if _, err := native.Request(ctxT(t), "join", map[string]string{"room": "r1"}); err != nil {
+	if _, err := native.Request(testkit.Context(t), "join", map[string]string{"room": "r1"}); err != nil {
 		t.Fatal(err)
 	}
 	lines := siotest.Run(t, "basic", map[string]any{"url": srv.Server.URL, "token": "t-u1"})
 	_ = siotest.Step(t, lines, "said")
-	m, err := native.Wait(ctxT(t), "said")
+	m, err := native.Wait(testkit.Context(t), "said")
 	if err != nil || !strings.Contains(string(m.Data), `"from":"u1"`) {
 		t.Fatalf("native member got %s, %v", m.Data, err)
 	}
@@ -447,14 +448,14 @@ func TestSocketIOAcceptance5InvalidSchema(t *testing.T) {
 // Seed acceptance test 7 with socket.io-client: every log line of an event
 // has namespace, socketId, event and requestId, the one the client got.
 func TestSocketIOAcceptance7Logs(t *testing.T) {
-	sink := &syncBuffer{}
+	sink := &testkit.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(sink, nil))
 	srv := realtimetest.NewServer(t, sioMux(t, realtime.Config{}, nil, middleware.Logger(log)))
 	lines := siotest.Run(t, "invalid", map[string]any{"url": srv.Server.URL, "token": "t-secret-9"})
 	e := siotest.Step(t, lines, "event")["value"].(map[string]any)
 	srv.Close()
 	found := false
-	for _, l := range sink.lines(t) {
+	for _, l := range sink.JSONLines(t) {
 		if strings.Contains(siotest.JSON(l), "t-secret-9") {
 			t.Fatalf("credential in a log line: %v", l)
 		}

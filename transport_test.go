@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -54,7 +55,7 @@ func TestOrigin(t *testing.T) {
 			case tt.origin != "":
 				h.Set("Origin", tt.origin)
 			}
-			cl, err := realtimetest.Dial(ctxT(t), srv.URL("/"), &realtimetest.Options{Header: h})
+			cl, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), &realtimetest.Options{Header: h})
 			if tt.ok {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -85,12 +86,12 @@ func TestConnectionsPerIP(t *testing.T) {
 	for range 3 {
 		open = append(open, dial(t, srv, "/"))
 	}
-	_, err := realtimetest.Dial(ctxT(t), srv.URL("/"), nil)
+	_, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil)
 	if err == nil || !strings.Contains(err.Error(), "429") {
 		t.Fatalf("4th connection: %v, want HTTP 429", err)
 	}
 	// Raw dials count the same.
-	if _, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil); err == nil || !strings.Contains(err.Error(), "429") {
+	if _, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), nil); err == nil || !strings.Contains(err.Error(), "429") {
 		t.Fatalf("4th raw connection: %v, want HTTP 429", err)
 	}
 	if connects.Load() != 3 {
@@ -99,8 +100,8 @@ func TestConnectionsPerIP(t *testing.T) {
 	open[0].Close()
 	// The slot frees once the server has seen the close.
 	var again *realtimetest.Client
-	eventually(t, "a slot to free", func() bool {
-		cl, err := realtimetest.Dial(ctxT(t), srv.URL("/"), nil)
+	testkit.Eventually(t, "a slot to free", func() bool {
+		cl, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil)
 		if err != nil {
 			if !strings.Contains(err.Error(), "429") {
 				t.Fatalf("dial: %v", err)
@@ -111,7 +112,7 @@ func TestConnectionsPerIP(t *testing.T) {
 		return true
 	})
 	defer again.Close()
-	if _, err := realtimetest.Dial(ctxT(t), srv.URL("/"), nil); err == nil || !strings.Contains(err.Error(), "429") {
+	if _, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil); err == nil || !strings.Contains(err.Error(), "429") {
 		t.Fatalf("over the limit again: %v, want HTTP 429", err)
 	}
 }
@@ -135,7 +136,7 @@ func TestSlowConsumerIsEvicted(t *testing.T) {
 	})
 	srv, _ := smallBufferServer(t, mux)
 
-	slow, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), http.Header{"X-User": {"slow"}})
+	slow, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), http.Header{"X-User": {"slow"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestSlowConsumerIsEvicted(t *testing.T) {
 	}
 	reader := dialMember(t, srv.URL("/"), "reader")
 	room := srv.Mux.In("/").ToRoom("r")
-	eventually(t, "both sockets in the room", func() bool {
+	testkit.Eventually(t, "both sockets in the room", func() bool {
 		users, _ := room.Users(bg())
 		return len(users) == 2
 	})
@@ -161,7 +162,7 @@ func TestSlowConsumerIsEvicted(t *testing.T) {
 		}
 	}
 	reader.pause.Unlock()
-	eventually(t, "the paused reader catching up", func() bool { return reader.received.Load() == small })
+	testkit.Eventually(t, "the paused reader catching up", func() bool { return reader.received.Load() == small })
 
 	// Then 2 MB more, paced by the reader: the non-reader is over the bound
 	// whatever its kernel buffers hold.
@@ -178,7 +179,7 @@ func TestSlowConsumerIsEvicted(t *testing.T) {
 			time.Sleep(100 * time.Microsecond)
 		}
 	}
-	eventually(t, "every message at the reader", func() bool { return reader.received.Load() == total })
+	testkit.Eventually(t, "every message at the reader", func() bool { return reader.received.Load() == total })
 	if reader.outOfSeq.Load() != 0 {
 		t.Fatalf("the reader got %d messages out of order", reader.outOfSeq.Load())
 	}
@@ -208,7 +209,7 @@ func TestHeartbeat(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 
 	alive := dial(t, srv, "/") // answers pings
-	silent, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil)
+	silent, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("OnDisconnect ran %d times before Shutdown returned, want %d", n, len(clients))
 	}
 	for i, cl := range clients {
-		code, err := cl.WaitClosed(ctxT(t))
+		code, err := cl.WaitClosed(testkit.Context(t))
 		if err != nil || code != realtime.CloseGoingAway {
 			t.Fatalf("client %d: close %d (%v), want 1001", i, code, err)
 		}
@@ -274,7 +275,7 @@ func TestShutdown(t *testing.T) {
 			}
 		}
 	}
-	_, err := realtimetest.Dial(ctxT(t), srv.URL("/"), nil)
+	_, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil)
 	if err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("dial after Shutdown: %v, want HTTP 503", err)
 	}
@@ -329,7 +330,7 @@ func checkChat(t *testing.T, url string) {
 	if cl.Namespace != "/chat" {
 		t.Fatalf("namespace %q, want /chat", cl.Namespace)
 	}
-	got, err := cl.Request(ctxT(t), "echo", nil)
+	got, err := cl.Request(testkit.Context(t), "echo", nil)
 	if err != nil || string(got) != `"/chat"` {
 		t.Fatalf("echo: %s, %v", got, err)
 	}
@@ -348,7 +349,7 @@ func TestShutdownDeadlineCutsStuckSockets(t *testing.T) {
 	})
 	mux.OnDisconnect(func(c *realtime.Ctx) error { disconnects.Add(1); return nil })
 	srv, _ := smallBufferServer(t, mux)
-	stuck, err := realtimetest.DialRaw(ctxT(t), srv.URL("/"), nil)
+	stuck, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,17 +17,12 @@ import (
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/cluster"
 	"github.com/lolyjs/realtime/internal/redistest"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // instance is one realtime server of a test cluster, with its own Redis
 // client.
@@ -150,15 +144,6 @@ func cleanKeys(url, prefix string) {
 	}
 }
 
-func request(t *testing.T, cl *realtimetest.Client, event string, data any) json.RawMessage {
-	t.Helper()
-	got, err := cl.Request(ctxT(t), event, data)
-	if err != nil {
-		t.Fatalf("%s: %v", event, err)
-	}
-	return got
-}
-
 func assertNone(t *testing.T, event string, clients ...*realtimetest.Client) {
 	t.Helper()
 	time.Sleep(200 * time.Millisecond)
@@ -175,18 +160,18 @@ func TestAcceptance1RoomBroadcastAcrossInstances(t *testing.T) {
 	a, b := twoInstances(t, clusterOpts{})
 	memberA, memberB := a.dial(t, "ua"), b.dial(t, "ub")
 	outsiderA, outsiderB := a.dial(t, "oa"), b.dial(t, "ob")
-	request(t, memberA, "join", map[string]string{"room": "r1"})
-	request(t, memberB, "join", map[string]string{"room": "r1"})
-	request(t, outsiderB, "join", map[string]string{"room": "r2"})
+	testkit.Request(t, memberA, "join", map[string]string{"room": "r1"})
+	testkit.Request(t, memberB, "join", map[string]string{"room": "r1"})
+	testkit.Request(t, outsiderB, "join", map[string]string{"room": "r2"})
 
-	request(t, memberA, "say", map[string]string{"room": "r1", "text": "from a"})
-	request(t, outsiderB, "say", map[string]string{"room": "r1", "text": "from b"})
+	testkit.Request(t, memberA, "say", map[string]string{"room": "r1", "text": "from a"})
+	testkit.Request(t, outsiderB, "say", map[string]string{"room": "r1", "text": "from b"})
 	// Both messages reach both members; across senders and instances their
 	// order is not promised.
 	for _, cl := range []*realtimetest.Client{memberA, memberB} {
 		var got []string
 		for range 2 {
-			m, err := cl.Wait(ctxT(t), "said")
+			m, err := cl.Wait(testkit.Context(t), "said")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,18 +187,18 @@ func TestAcceptance1RoomBroadcastAcrossInstances(t *testing.T) {
 	assertNone(t, "said", outsiderA, outsiderB, memberA, memberB)
 
 	// Broadcast ("all but the sender") works across instances.
-	request(t, memberA, "shout", map[string]string{"text": "hey"})
+	testkit.Request(t, memberA, "shout", map[string]string{"text": "hey"})
 	for _, cl := range []*realtimetest.Client{memberB, outsiderA, outsiderB} {
-		if _, err := cl.Wait(ctxT(t), "shout"); err != nil {
+		if _, err := cl.Wait(testkit.Context(t), "shout"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	assertNone(t, "shout", memberA)
 
 	// After the last member on b leaves, b no longer gets r1's traffic.
-	request(t, memberB, "leave", map[string]string{"room": "r1"})
-	request(t, memberA, "say", map[string]string{"room": "r1", "text": "after leave"})
-	if _, err := memberA.Wait(ctxT(t), "said"); err != nil {
+	testkit.Request(t, memberB, "leave", map[string]string{"room": "r1"})
+	testkit.Request(t, memberA, "say", map[string]string{"room": "r1", "text": "after leave"})
+	if _, err := memberA.Wait(testkit.Context(t), "said"); err != nil {
 		t.Fatal(err)
 	}
 	assertNone(t, "said", memberB)
@@ -251,7 +236,7 @@ func TestAcceptance2SharedCounter(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	v, err := a.backends.Store.Get(ctxT(t), "counter:value")
+	v, err := a.backends.Store.Get(testkit.Context(t), "counter:value")
 	if err != nil || string(v) != "1000" {
 		t.Fatalf("stored counter = %s, %v; want 1000", v, err)
 	}
@@ -262,7 +247,7 @@ func TestAcceptance2SharedCounter(t *testing.T) {
 		seen := make(map[int64]bool)
 		var highest int64
 		for len(seen) < clients*each {
-			m, err := cl.Wait(ctxT(t), "counter-update")
+			m, err := cl.Wait(testkit.Context(t), "counter-update")
 			if err != nil {
 				t.Fatalf("client %s after %d updates: %v", cl.SocketID, len(seen), err)
 			}
@@ -283,7 +268,7 @@ func TestAcceptance2SharedCounter(t *testing.T) {
 
 func users(t *testing.T, cl *realtimetest.Client, room string) string {
 	t.Helper()
-	return string(request(t, cl, "online", map[string]string{"room": room}))
+	return string(testkit.Request(t, cl, "online", map[string]string{"room": room}))
 }
 
 // waitUsers polls until the presence list seen by cl is want.
@@ -318,20 +303,20 @@ func TestAcceptance3PresenceAcrossInstances(t *testing.T) {
 			t.Fatalf("namespace presence = %s", got)
 		}
 	}
-	request(t, u1, "join", map[string]string{"room": "lobby"})
-	request(t, u2, "join", map[string]string{"room": "lobby"})
-	request(t, u1bis, "join", map[string]string{"room": "lobby"})
+	testkit.Request(t, u1, "join", map[string]string{"room": "lobby"})
+	testkit.Request(t, u2, "join", map[string]string{"room": "lobby"})
+	testkit.Request(t, u1bis, "join", map[string]string{"room": "lobby"})
 	for _, cl := range []*realtimetest.Client{u1, u2} {
 		if got := users(t, cl, "lobby"); got != `["u1","u2"]` {
 			t.Fatalf("room presence = %s", got)
 		}
 	}
 	// u1 leaves on a but is still in the room on b.
-	request(t, u1, "leave", map[string]string{"room": "lobby"})
+	testkit.Request(t, u1, "leave", map[string]string{"room": "lobby"})
 	if got := users(t, u2, "lobby"); got != `["u1","u2"]` {
 		t.Fatalf("after one of u1's sockets left: %s", got)
 	}
-	request(t, u1bis, "leave", map[string]string{"room": "lobby"})
+	testkit.Request(t, u1bis, "leave", map[string]string{"room": "lobby"})
 	if got := users(t, u1, "lobby"); got != `["u2"]` {
 		t.Fatalf("after u1 left everywhere: %s", got)
 	}
@@ -356,9 +341,9 @@ func TestToUserAcrossInstances(t *testing.T) {
 	sender := a.dial(t, "s")
 	u1a, u1b := a.dial(t, "u1"), b.dial(t, "u1")
 	u2b := b.dial(t, "u2")
-	request(t, sender, "dm", map[string]string{"to": "u1", "text": "hi u1"})
+	testkit.Request(t, sender, "dm", map[string]string{"to": "u1", "text": "hi u1"})
 	for _, cl := range []*realtimetest.Client{u1a, u1b} {
-		if _, err := cl.Wait(ctxT(t), "dm"); err != nil {
+		if _, err := cl.Wait(testkit.Context(t), "dm"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -366,8 +351,8 @@ func TestToUserAcrossInstances(t *testing.T) {
 	// After u1's socket on b closes, b drops the user's topic and a message
 	// still reaches the socket on a.
 	u1b.Close()
-	request(t, sender, "dm", map[string]string{"to": "u1", "text": "again"})
-	if _, err := u1a.Wait(ctxT(t), "dm"); err != nil {
+	testkit.Request(t, sender, "dm", map[string]string{"to": "u1", "text": "again"})
+	if _, err := u1a.Wait(testkit.Context(t), "dm"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -381,14 +366,14 @@ func TestRedisOutage(t *testing.T) {
 	localMate, sender := a.dial(t, "m"), a.dial(t, "s")
 	remote := b.dial(t, "r")
 	for _, cl := range []*realtimetest.Client{localMate, sender, remote} {
-		request(t, cl, "join", map[string]string{"room": "x"})
+		testkit.Request(t, cl, "join", map[string]string{"room": "x"})
 	}
-	request(t, sender, "say", map[string]string{"room": "x", "text": "before"})
-	if _, err := remote.Wait(ctxT(t), "said"); err != nil {
+	testkit.Request(t, sender, "say", map[string]string{"room": "x", "text": "before"})
+	if _, err := remote.Wait(testkit.Context(t), "said"); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = localMate.Wait(ctxT(t), "said")
-	_, _ = sender.Wait(ctxT(t), "said")
+	_, _ = localMate.Wait(testkit.Context(t), "said")
+	_, _ = sender.Wait(testkit.Context(t), "said")
 
 	rs.Stop()
 	// Emits are forwarded in the background: the one whose publish fails is
@@ -397,7 +382,7 @@ func TestRedisOutage(t *testing.T) {
 	var err error
 	sent := 0
 	for tries := 0; tries < 50; tries++ {
-		_, err = sender.Request(ctxT(t), "say", map[string]string{"room": "x", "text": "during"})
+		_, err = sender.Request(testkit.Context(t), "say", map[string]string{"room": "x", "text": "during"})
 		sent++
 		if err != nil {
 			break
@@ -409,12 +394,12 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("emit during outage: %v, want INTERNAL_ERROR without internals", err)
 	}
 	for range sent {
-		if _, err := localMate.Wait(ctxT(t), "said"); err != nil {
+		if _, err := localMate.Wait(testkit.Context(t), "said"); err != nil {
 			t.Fatalf("local delivery during the outage: %v", err)
 		}
 	}
 	// Local-only events still work.
-	request(t, sender, "join", map[string]string{"room": "y"})
+	testkit.Request(t, sender, "join", map[string]string{"room": "y"})
 
 	rs.Start()
 	deadline := time.Now().Add(15 * time.Second)
@@ -422,7 +407,7 @@ func TestRedisOutage(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("cross-instance delivery did not resume after Redis came back")
 		}
-		_, _ = sender.Request(ctxT(t), "say", map[string]string{"room": "x", "text": "after"})
+		_, _ = sender.Request(testkit.Context(t), "say", map[string]string{"room": "x", "text": "after"})
 		time.Sleep(200 * time.Millisecond)
 	}
 	// Presence is rewritten after Redis restarted empty.
@@ -444,7 +429,7 @@ func TestRedisURLErrors(t *testing.T) {
 			t.Fatalf("password in error: %v", err)
 		}
 	}
-	if _, err := cluster.Redis(ctxT(t), "", cluster.Options{}); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
+	if _, err := cluster.Redis(testkit.Context(t), "", cluster.Options{}); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
 		t.Fatalf("cluster without a Redis URL: %v", err)
 	}
 }

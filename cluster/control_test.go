@@ -9,6 +9,7 @@ import (
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/internal/redistest"
 	"github.com/lolyjs/realtime/internal/siotest"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -20,7 +21,7 @@ import (
 // server sent.
 func closedWith(t *testing.T, cl *realtimetest.Client, code uint16, reason string) {
 	t.Helper()
-	got, err := cl.WaitClosed(ctxT(t))
+	got, err := cl.WaitClosed(testkit.Context(t))
 	if err != nil || got != code || cl.CloseReason() != reason {
 		t.Fatalf("socket %s closed with %d %q (%v), want %d %q", cl.SocketID, got, cl.CloseReason(), err, code, reason)
 	}
@@ -42,12 +43,12 @@ func TestSocketControlAcrossInstancesOverRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, cl := range []*realtimetest.Client{u1, u1too} {
-		if _, err := cl.Wait(ctxT(t), "marker"); err != nil {
+		if _, err := cl.Wait(testkit.Context(t), "marker"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	request(t, sender, "say", map[string]string{"room": "r1", "text": "to the joined"})
-	if _, err := u1.Wait(ctxT(t), "said"); err != nil {
+	testkit.Request(t, sender, "say", map[string]string{"room": "r1", "text": "to the joined"})
+	if _, err := u1.Wait(testkit.Context(t), "said"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -58,16 +59,16 @@ func TestSocketControlAcrossInstancesOverRedis(t *testing.T) {
 	if err := inA.ToSocket(u1.SocketID).Emit("marker", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := u1.Wait(ctxT(t), "marker"); err != nil {
+	if _, err := u1.Wait(testkit.Context(t), "marker"); err != nil {
 		t.Fatal(err)
 	}
-	request(t, sender, "say", map[string]string{"room": "r1", "text": "to nobody"})
+	testkit.Request(t, sender, "say", map[string]string{"room": "r1", "text": "to nobody"})
 	// A marker published after the say: any "said" for B is in before it.
 	if err := inA.ToUser("u1").Emit("marker", nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, cl := range []*realtimetest.Client{u1, u1too} {
-		if _, err := cl.Wait(ctxT(t), "marker"); err != nil {
+		if _, err := cl.Wait(testkit.Context(t), "marker"); err != nil {
 			t.Fatal(err)
 		}
 		if n := cl.Count("said"); n != 0 {
@@ -83,7 +84,7 @@ func TestSocketControlAcrossInstancesOverRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	closedWith(t, u2, 4010, "kicked")
-	request(t, u1, "online", map[string]string{})
+	testkit.Request(t, u1, "online", map[string]string{})
 }
 
 // While Redis is down, control operations fail as emits do, after acting on

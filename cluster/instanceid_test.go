@@ -12,6 +12,7 @@ import (
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/cluster"
 	"github.com/lolyjs/realtime/internal/redistest"
+	"github.com/lolyjs/realtime/internal/testkit"
 )
 
 // newMux builds a cluster mux on its own Redis client, closed when the test
@@ -49,7 +50,7 @@ func TestInstanceIDClaimedOnceWhenStartedTogether(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = m.Start(ctxT(t))
+			errs[i] = m.Start(testkit.Context(t))
 		}()
 	}
 	wg.Wait()
@@ -84,7 +85,7 @@ func TestInstanceIDTakenWhileCutOff(t *testing.T) {
 
 	// Another process holds "a" now.
 	alive := prefix + "presence:alive:a"
-	if err := rc.Set(ctxT(t), alive, "someone-else 7", ttl).Err(); err != nil {
+	if err := rc.Set(testkit.Context(t), alive, "someone-else 7", ttl).Err(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -93,16 +94,16 @@ func TestInstanceIDTakenWhileCutOff(t *testing.T) {
 			t.Fatalf("no error about the taken id:\n%s", logs)
 		}
 		// The other process keeps it alive.
-		if err := rc.Set(ctxT(t), alive, "someone-else 8", ttl).Err(); err != nil {
+		if err := rc.Set(testkit.Context(t), alive, "someone-else 8", ttl).Err(); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(ttl / 10)
 	}
-	if v, _ := rc.Get(ctxT(t), alive).Result(); v != "someone-else 8" {
+	if v, _ := rc.Get(testkit.Context(t), alive).Result(); v != "someone-else 8" {
 		t.Fatalf("the process overwrote the other's alive key: %q", v)
 	}
 	// The other one goes: a takes its id back and lists its users again.
-	if err := rc.Del(ctxT(t), alive, prefix+"presence:a:ns:/chat").Err(); err != nil {
+	if err := rc.Del(testkit.Context(t), alive, prefix+"presence:a:ns:/chat").Err(); err != nil {
 		t.Fatal(err)
 	}
 	waitUsers(t, ub, "", `["ua","ub"]`, 10*time.Second)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime/internal/redistest"
+	"github.com/lolyjs/realtime/internal/testkit"
 )
 
 // Outcomes of one cross-instance emit.
@@ -68,7 +69,7 @@ func measureLoss(t *testing.T, mode string, outage time.Duration) {
 	rs := redistest.StartServer(t)
 	a, b := twoInstances(t, clusterOpts{url: rs.URL()})
 	member := b.dial(t, "m")
-	request(t, member, "join", map[string]string{"room": "r"})
+	testkit.Request(t, member, "join", map[string]string{"room": "r"})
 	target := a.srv.Mux.In("/chat").ToRoom("r")
 
 	// Warm up: until a message crosses.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime/internal/redistest"
+	"github.com/lolyjs/realtime/internal/testkit"
 )
 
 // logRecorder is a slog.Handler that keeps every record, for tests that
@@ -70,15 +71,15 @@ func TestJoinDuringOutageHearsOtherInstancesOnceRedisIsBack(t *testing.T) {
 	a, b := twoInstances(t, clusterOpts{url: rs.URL(), presenceTTL: time.Hour, logger: slog.New(logs)})
 	sender := a.dial(t, "s")
 	early, late := b.dial(t, "early"), b.dial(t, "late")
-	request(t, early, "join", map[string]string{"room": "before"})
-	request(t, sender, "say", map[string]string{"room": "before", "text": "up"})
-	if _, err := early.Wait(ctxT(t), "said"); err != nil {
+	testkit.Request(t, early, "join", map[string]string{"room": "before"})
+	testkit.Request(t, sender, "say", map[string]string{"room": "before", "text": "up"})
+	if _, err := early.Wait(testkit.Context(t), "said"); err != nil {
 		t.Fatal(err)
 	}
 
 	rs.Stop()
 	// Join says yes while Redis is down; its subscription fails.
-	request(t, late, "join", map[string]string{"room": "during"})
+	testkit.Request(t, late, "join", map[string]string{"room": "during"})
 	if !logs.has("subscribe failed", "room:/chat:during") {
 		t.Fatalf("the join during the outage did not fail to subscribe; the test needs it to:\n%s", logs)
 	}
@@ -95,8 +96,8 @@ func TestJoinDuringOutageHearsOtherInstancesOnceRedisIsBack(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the room joined during the outage heard nothing from the other instance within 30s of Redis coming back (the room joined before: after %v)", firstBefore)
 		}
-		_, _ = sender.Request(ctxT(t), "say", map[string]string{"room": "during", "text": "back"})
-		_, _ = sender.Request(ctxT(t), "say", map[string]string{"room": "before", "text": "back"})
+		_, _ = sender.Request(testkit.Context(t), "say", map[string]string{"room": "during", "text": "back"})
+		_, _ = sender.Request(testkit.Context(t), "say", map[string]string{"room": "before", "text": "back"})
 		time.Sleep(20 * time.Millisecond)
 		if firstBefore == 0 && early.Count("said") > 0 {
 			firstBefore = time.Since(back)

@@ -15,6 +15,7 @@ import (
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/internal/redistest"
 	"github.com/lolyjs/realtime/internal/siotest"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 	"github.com/lolyjs/realtime/store"
 )
@@ -131,12 +132,12 @@ func (o *observer) of(user string) []string {
 
 func joinRoom(t *testing.T, cl *realtimetest.Client, room string) {
 	t.Helper()
-	request(t, cl, "join", map[string]string{"room": room})
+	testkit.Request(t, cl, "join", map[string]string{"room": room})
 }
 
 func leaveRoom(t *testing.T, cl *realtimetest.Client, room string) {
 	t.Helper()
-	request(t, cl, "leave", map[string]string{"room": room})
+	testkit.Request(t, cl, "leave", map[string]string{"room": room})
 }
 
 // sentinels has a new user join on each instance and waits for the
@@ -218,11 +219,11 @@ func TestPresenceFlapAcrossInstances(t *testing.T) {
 	for _, cl := range []*realtimetest.Client{a.dial(t, "alice"), b.dial(t, "alice"), a.dial(t, "alice")} {
 		wg.Go(func() {
 			for range rounds {
-				if _, err := cl.Request(ctxT(t), "join", map[string]string{"room": "f"}); err != nil {
+				if _, err := cl.Request(testkit.Context(t), "join", map[string]string{"room": "f"}); err != nil {
 					t.Error(err)
 					return
 				}
-				if _, err := cl.Request(ctxT(t), "leave", map[string]string{"room": "f"}); err != nil {
+				if _, err := cl.Request(testkit.Context(t), "leave", map[string]string{"room": "f"}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -246,7 +247,7 @@ func TestPresenceFlapAcrossInstances(t *testing.T) {
 		}
 	}
 	calls := hooks.wait(t, 10*time.Second, "f zA joined", "f zB joined")
-	states, err := a.backends.Store.(store.Roster).RosterStates(ctxT(t), "presence:roster:/chat:f")
+	states, err := a.backends.Store.(store.Roster).RosterStates(testkit.Context(t), "presence:roster:/chat:f")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +296,7 @@ func TestPresenceCountsAcrossInstances(t *testing.T) {
 		})
 	}
 	roster := a.backends.Store.(store.Roster)
-	before, err := roster.RosterStates(ctxT(t), "presence:roster:/chat:big")
+	before, err := roster.RosterStates(testkit.Context(t), "presence:roster:/chat:big")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +304,7 @@ func TestPresenceCountsAcrossInstances(t *testing.T) {
 	for _, cl := range onA {
 		leaveRoom(t, cl, "big")
 	}
-	after, err := roster.RosterStates(ctxT(t), "presence:roster:/chat:big")
+	after, err := roster.RosterStates(testkit.Context(t), "presence:roster:/chat:big")
 	if err != nil || after[0].Version != before[0].Version || after[0].Count != users+2 {
 		t.Fatalf("after the sockets on a left, the roster went from %+v to %+v (%v)", before, after, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/internal/redistest"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -21,7 +22,7 @@ func saidTexts(t *testing.T, cl *realtimetest.Client, n int) []string {
 	t.Helper()
 	var out []string
 	for range n {
-		m, err := cl.Wait(ctxT(t), "said")
+		m, err := cl.Wait(testkit.Context(t), "said")
 		if err != nil {
 			t.Fatalf("after %v: %v", out, err)
 		}
@@ -39,22 +40,22 @@ func TestRecoveryOnAnotherInstance(t *testing.T) {
 	a, b := twoInstances(t, clusterOpts{history: realtime.History{Size: 100}})
 	alice := a.dial(t, "alice")
 	bob := b.dial(t, "bob")
-	request(t, alice, "join", map[string]string{"room": "r"})
-	request(t, bob, "join", map[string]string{"room": "r"})
-	request(t, bob, "say", map[string]string{"room": "r", "text": "1"})
+	testkit.Request(t, alice, "join", map[string]string{"room": "r"})
+	testkit.Request(t, bob, "join", map[string]string{"room": "r"})
+	testkit.Request(t, bob, "say", map[string]string{"room": "r", "text": "1"})
 	if got := saidTexts(t, alice, 1); got[0] != "1" {
 		t.Fatalf("live: %v", got)
 	}
 	session, offset := alice.Session, alice.LastOffset()
 	alice.Close()
 	for i := 2; i <= 4; i++ {
-		request(t, bob, "say", map[string]string{"room": "r", "text": strconv.Itoa(i)})
+		testkit.Request(t, bob, "say", map[string]string{"room": "r", "text": strconv.Itoa(i)})
 	}
 	back := realtimetest.MustDial(t, b.srv.URL("/chat")+"?user=alice", &realtimetest.Options{Session: session, Offset: offset})
 	if !back.Recovered {
 		t.Fatalf("not recovered on the other instance: %q", back.RecoveryFailure)
 	}
-	request(t, bob, "say", map[string]string{"room": "r", "text": "5"})
+	testkit.Request(t, bob, "say", map[string]string{"room": "r", "text": "5"})
 	if got := saidTexts(t, back, 4); fmt.Sprint(got) != "[2 3 4 5]" {
 		t.Fatalf("after recovery on the other instance: %v", got)
 	}
@@ -68,7 +69,7 @@ func TestHistoryRoomsCatchUpAfterPubSubCut(t *testing.T) {
 	rs := redistest.StartServer(t)
 	a, b := twoInstances(t, clusterOpts{url: rs.URL(), history: realtime.History{Size: 10000}})
 	member := b.dial(t, "member")
-	request(t, member, "join", map[string]string{"room": "r"})
+	testkit.Request(t, member, "join", map[string]string{"room": "r"})
 	room := a.srv.Mux.In("/chat").ToRoom("r")
 
 	const total = 3000
@@ -80,7 +81,7 @@ func TestHistoryRoomsCatchUpAfterPubSubCut(t *testing.T) {
 	go func() {
 		defer close(done)
 		for len(got) < total {
-			m, err := member.Wait(ctxT(t), "said")
+			m, err := member.Wait(testkit.Context(t), "said")
 			if err != nil {
 				return
 			}
@@ -101,7 +102,7 @@ func TestHistoryRoomsCatchUpAfterPubSubCut(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i%(total/6) == total/12 {
-			if err := killer.ClientKillByFilter(ctxT(t), "TYPE", "pubsub").Err(); err != nil {
+			if err := killer.ClientKillByFilter(testkit.Context(t), "TYPE", "pubsub").Err(); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime/internal/siotest"
+	"github.com/lolyjs/realtime/internal/testkit"
 )
 
 // The seed acceptance tests 1 to 3 once more, with the real socket.io-client
@@ -51,7 +52,7 @@ func TestSocketIOAcceptance2SharedCounter(t *testing.T) {
 			t.Fatalf("socket %d saw %s, want %d updates up to %d", i, siotest.JSON(seen), sockets*each, sockets*each)
 		}
 	}
-	v, err := a.backends.Store.Get(ctxT(t), "counter:value")
+	v, err := a.backends.Store.Get(testkit.Context(t), "counter:value")
 	if err != nil || string(v) != "1000" {
 		t.Fatalf("stored counter = %s, %v", v, err)
 	}

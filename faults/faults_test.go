@@ -7,7 +7,6 @@ package faults_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lolyjs/realtime/internal/redistest"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -84,26 +84,9 @@ type proc struct {
 	cmd  *exec.Cmd
 	addr string
 	id   string
-	out  *lockedBuffer
+	out  *testkit.LogBuffer
 	done chan struct{}
 	err  error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 type procOpts struct {
@@ -134,7 +117,7 @@ func start(t *testing.T, name string, o procOpts) *proc {
 	cmd := exec.Command(server(t), args...)
 	// A race-built server would sleep a second before exiting.
 	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
-	p := &proc{t: t, name: name, cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &proc{t: t, name: name, cmd: cmd, out: &testkit.LogBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.out
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -262,15 +245,9 @@ func newCluster(t *testing.T, o procOpts) *cluster {
 	return c
 }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func dial(t *testing.T, url string) *realtimetest.Client {
 	t.Helper()
-	cl, err := realtimetest.Dial(ctxT(t, 20*time.Second), url, nil)
+	cl, err := realtimetest.Dial(testkit.ContextWithin(t, 20*time.Second), url, nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
@@ -278,19 +255,10 @@ func dial(t *testing.T, url string) *realtimetest.Client {
 	return cl
 }
 
-func request(t *testing.T, cl *realtimetest.Client, event string, data any) json.RawMessage {
-	t.Helper()
-	got, err := cl.Request(ctxT(t, 20*time.Second), event, data)
-	if err != nil {
-		t.Fatalf("%s: %v", event, err)
-	}
-	return got
-}
-
 // online returns the sorted user list of a room as cl's instance sees it.
 func online(t *testing.T, cl *realtimetest.Client, room string) string {
 	t.Helper()
-	return string(request(t, cl, "online", map[string]string{"room": room}))
+	return string(testkit.RequestWithin(t, 20*time.Second, cl, "online", map[string]string{"room": room}))
 }
 
 // waitOnline polls until cl's instance lists want in room, and returns how

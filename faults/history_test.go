@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -52,7 +53,7 @@ func (f *follower) failover(t *testing.T, url string) {
 	t.Helper()
 	f.collect(t)
 	old := f.client()
-	cl, err := realtimetest.Dial(ctxT(t, 20*time.Second), url, &realtimetest.Options{Session: old.Session, Offset: old.LastOffset()})
+	cl, err := realtimetest.Dial(testkit.ContextWithin(t, 20*time.Second), url, &realtimetest.Options{Session: old.Session, Offset: old.LastOffset()})
 	if err != nil {
 		t.Fatalf("reconnect: %v", err)
 	}
@@ -94,7 +95,7 @@ func (f *follower) check(total int) (lost, dup, disorder int) {
 func TestSIGKILLedInstanceWithHistory(t *testing.T) {
 	c := newCluster(t, procOpts{history: 10000})
 	f := &follower{cl: dial(t, c.a.url("member"))}
-	request(t, f.client(), "join", map[string]string{"room": "r"})
+	testkit.RequestWithin(t, 20*time.Second, f.client(), "join", map[string]string{"room": "r"})
 	sender := dial(t, c.b.url("sender"))
 
 	const rate, total = 1000, 3000
@@ -119,7 +120,7 @@ func TestSIGKILLedInstanceWithHistory(t *testing.T) {
 		t.Fatal("a exited cleanly after SIGKILL?")
 	}
 	killed := time.Now()
-	if _, err := f.client().WaitClosed(ctxT(t, 10*time.Second)); err != nil {
+	if _, err := f.client().WaitClosed(testkit.ContextWithin(t, 10*time.Second)); err != nil {
 		t.Fatalf("a's client still connected after SIGKILL: %v", err)
 	}
 	f.failover(t, c.b.url("member"))
@@ -128,7 +129,7 @@ func TestSIGKILLedInstanceWithHistory(t *testing.T) {
 		t.Fatalf("not recovered on b: %q", f.client().RecoveryFailure)
 	}
 	<-done
-	request(t, sender, "whoami", nil)
+	testkit.RequestWithin(t, 20*time.Second, sender, "whoami", nil)
 	deadline := time.Now().Add(20 * time.Second)
 	for f.collect(t); f.count() < total && time.Now().Before(deadline); f.collect(t) {
 		time.Sleep(20 * time.Millisecond)
@@ -151,7 +152,7 @@ func TestRedisRestartWithHistory(t *testing.T) {
 	t.Run("persistent", func(t *testing.T) {
 		c := newCluster(t, procOpts{history: 10000, persist: true})
 		member := dial(t, c.b.url("member"))
-		request(t, member, "join", map[string]string{"room": "r"})
+		testkit.RequestWithin(t, 20*time.Second, member, "join", map[string]string{"room": "r"})
 		sender := dial(t, c.a.url("sender"))
 		var acked []int64
 		refused := 0
@@ -231,10 +232,10 @@ func TestRedisRestartWithHistory(t *testing.T) {
 		var clients []*realtimetest.Client
 		for i, p := range []*proc{c.a, c.b, c.a, c.b} {
 			cl := dial(t, p.url(fmt.Sprint("u", i)))
-			request(t, cl, "join", map[string]string{"room": "r"})
+			testkit.RequestWithin(t, 20*time.Second, cl, "join", map[string]string{"room": "r"})
 			clients = append(clients, cl)
 		}
-		request(t, clients[0], "say", map[string]any{"room": "r", "seq": 1})
+		testkit.RequestWithin(t, 20*time.Second, clients[0], "say", map[string]any{"room": "r", "seq": 1})
 		c.redis.Stop()
 		c.redis.Start()
 		told := 0
@@ -245,7 +246,7 @@ func TestRedisRestartWithHistory(t *testing.T) {
 			deadline := time.Now().Add(10 * time.Second)
 			for {
 				var err error
-				back, err = realtimetest.Dial(ctxT(t, 5*time.Second), p.url(fmt.Sprint("u", i)),
+				back, err = realtimetest.Dial(testkit.ContextWithin(t, 5*time.Second), p.url(fmt.Sprint("u", i)),
 					&realtimetest.Options{Session: cl.Session, Offset: cl.LastOffset()})
 				if err == nil || time.Now().After(deadline) {
 					if err != nil {

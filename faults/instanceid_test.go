@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -22,7 +23,7 @@ func TestRestartWithSameInstanceIDAfterSIGKILL(t *testing.T) {
 	stay := dial(t, c.b.url("stay"))
 	ghost := dial(t, c.a.url("ghost"))
 	for _, cl := range []*realtimetest.Client{stay, ghost} {
-		request(t, cl, "join", map[string]string{"room": "r"})
+		testkit.RequestWithin(t, 20*time.Second, cl, "join", map[string]string{"room": "r"})
 	}
 	waitOnline(t, stay, "r", `["ghost","stay"]`, 5*time.Second)
 
@@ -33,7 +34,7 @@ func TestRestartWithSameInstanceIDAfterSIGKILL(t *testing.T) {
 	again := start(t, "a", c.opts) // the same id, before the dead one's key expired
 	startedAfter := time.Since(killed)
 	fresh := dial(t, again.url("fresh"))
-	request(t, fresh, "join", map[string]string{"room": "r"})
+	testkit.RequestWithin(t, 20*time.Second, fresh, "join", map[string]string{"room": "r"})
 	// The dead process's user is gone for good, the new one's is listed.
 	took := waitOnline(t, stay, "r", `["fresh","stay"]`, ttl+10*time.Second)
 	time.Sleep(ttl) // past another expiry: nothing comes back
@@ -56,7 +57,7 @@ func TestRestartWithSameInstanceIDAfterSIGKILL(t *testing.T) {
 func TestLiveDuplicateInstanceIDIsRefused(t *testing.T) {
 	c := newCluster(t, procOpts{presenceTTL: time.Second})
 	first := dial(t, c.a.url("first"))
-	request(t, first, "join", map[string]string{"room": "r"})
+	testkit.RequestWithin(t, 20*time.Second, first, "join", map[string]string{"room": "r"})
 
 	args := []string{"-redis", c.opts.redisURL, "-prefix", c.opts.prefix, "-id", "a",
 		"-presence-ttl", c.opts.presenceTTL.String()}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -14,7 +15,7 @@ import (
 // and returns all it took, as "room user action".
 func presenceSeen(t *testing.T, cl *realtimetest.Client, seen []string, want string, within time.Duration) []string {
 	t.Helper()
-	ctx := ctxT(t, within)
+	ctx := testkit.ContextWithin(t, within)
 	for !strings.Contains(strings.Join(seen, "|")+"|", want+"|") {
 		m, err := cl.Wait(ctx, realtime.EventPresence)
 		if err != nil {
@@ -49,13 +50,13 @@ func TestSIGKILLedInstancePresenceEvents(t *testing.T) {
 	c := newCluster(t, procOpts{presenceTTL: ttl, presence: true})
 	third := start(t, "c", c.opts)
 	obsB, obsC := dial(t, c.b.url("obsB")), dial(t, third.url("obsC"))
-	request(t, obsB, "join", map[string]string{"room": "r"})
-	request(t, obsC, "join", map[string]string{"room": "r"})
+	testkit.RequestWithin(t, 20*time.Second, obsB, "join", map[string]string{"room": "r"})
+	testkit.RequestWithin(t, 20*time.Second, obsC, "join", map[string]string{"room": "r"})
 	var seenB, seenC []string
 	seenB = presenceSeen(t, obsB, seenB, "r obsC join", 10*time.Second)
 	for _, cl := range []*realtimetest.Client{dial(t, c.a.url("gone")), dial(t, c.a.url("gone")),
 		dial(t, c.a.url("both")), dial(t, third.url("both"))} {
-		request(t, cl, "join", map[string]string{"room": "r"})
+		testkit.RequestWithin(t, 20*time.Second, cl, "join", map[string]string{"room": "r"})
 	}
 	for _, want := range []string{"r gone join", "r both join"} {
 		seenB = presenceSeen(t, obsB, seenB, want, 10*time.Second)
@@ -77,8 +78,8 @@ func TestSIGKILLedInstancePresenceEvents(t *testing.T) {
 	}
 
 	// Sentinels from b and c: what either announced before has arrived.
-	request(t, dial(t, c.b.url("zB")), "join", map[string]string{"room": "r"})
-	request(t, dial(t, third.url("zC")), "join", map[string]string{"room": "r"})
+	testkit.RequestWithin(t, 20*time.Second, dial(t, c.b.url("zB")), "join", map[string]string{"room": "r"})
+	testkit.RequestWithin(t, 20*time.Second, dial(t, third.url("zC")), "join", map[string]string{"room": "r"})
 	for _, want := range []string{"r zB join", "r zC join"} {
 		seenB = presenceSeen(t, obsB, seenB, want, 10*time.Second)
 		seenC = presenceSeen(t, obsC, seenC, want, 10*time.Second)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -22,11 +23,11 @@ func TestSIGKILLedInstance(t *testing.T) {
 	loyal := dial(t, c.a.url("loyal")) // reconnects to b
 	gone := dial(t, c.a.url("gone"))   // never comes back
 	for _, cl := range []*realtimetest.Client{stay, loyal, gone} {
-		request(t, cl, "join", map[string]string{"room": "r"})
+		testkit.RequestWithin(t, 20*time.Second, cl, "join", map[string]string{"room": "r"})
 	}
 	waitOnline(t, stay, "r", `["gone","loyal","stay"]`, 5*time.Second)
-	request(t, loyal, "say", map[string]any{"room": "r", "seq": 1})
-	if _, err := stay.Wait(ctxT(t, 10*time.Second), "said"); err != nil {
+	testkit.RequestWithin(t, 20*time.Second, loyal, "say", map[string]any{"room": "r", "seq": 1})
+	if _, err := stay.Wait(testkit.ContextWithin(t, 10*time.Second), "said"); err != nil {
 		t.Fatalf("before the kill, a to b: %v", err)
 	}
 
@@ -36,7 +37,7 @@ func TestSIGKILLedInstance(t *testing.T) {
 	killed := time.Now()
 	// The clients of a lose their connection without a close frame.
 	for _, cl := range []*realtimetest.Client{loyal, gone} {
-		code, err := cl.WaitClosed(ctxT(t, 10*time.Second))
+		code, err := cl.WaitClosed(testkit.ContextWithin(t, 10*time.Second))
 		if err != nil {
 			t.Fatalf("a's client still connected after SIGKILL: %v", err)
 		}
@@ -47,7 +48,7 @@ func TestSIGKILLedInstance(t *testing.T) {
 	// loyal fails over to the survivor, as a client behind a load
 	// balancer does, and joins its room again.
 	again := dial(t, c.b.url("loyal"))
-	request(t, again, "join", map[string]string{"room": "r"})
+	testkit.RequestWithin(t, 20*time.Second, again, "join", map[string]string{"room": "r"})
 	failover := time.Since(killed)
 
 	// b forgets a's users once a's presence expires.
@@ -59,8 +60,8 @@ func TestSIGKILLedInstance(t *testing.T) {
 		t.Fatalf("a's users were listed for %v after the kill; the TTL is %v", dropped, ttl)
 	}
 	// The survivor serves the failed-over client.
-	request(t, stay, "say", map[string]any{"room": "r", "seq": 2, "text": "after"})
-	m, err := again.Wait(ctxT(t, 10*time.Second), "said")
+	testkit.RequestWithin(t, 20*time.Second, stay, "say", map[string]any{"room": "r", "seq": 2, "text": "after"})
+	m, err := again.Wait(testkit.ContextWithin(t, 10*time.Second), "said")
 	if err != nil || decodeSaid(t, m).Seq != 2 {
 		t.Fatalf("failed-over client: %s, %v", m.Raw, err)
 	}
@@ -81,7 +82,7 @@ func TestSIGTERMedInstance(t *testing.T) {
 		leaving = append(leaving, dial(t, c.a.url(fmt.Sprintf("l%d", i))))
 	}
 	for _, cl := range append(leaving, stay) {
-		request(t, cl, "join", map[string]string{"room": "r"})
+		testkit.RequestWithin(t, 20*time.Second, cl, "join", map[string]string{"room": "r"})
 	}
 	waitOnline(t, stay, "r", `["l0","l1","l2","stay"]`, 5*time.Second)
 	// A burst queued for a's clients just before the signal is delivered
@@ -92,10 +93,10 @@ func TestSIGTERMedInstance(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	request(t, stay, "whoami", nil)
+	testkit.RequestWithin(t, 20*time.Second, stay, "whoami", nil)
 	for _, cl := range leaving {
 		for range burst {
-			if _, err := cl.Wait(ctxT(t, 10*time.Second), "said"); err != nil {
+			if _, err := cl.Wait(testkit.ContextWithin(t, 10*time.Second), "said"); err != nil {
 				t.Fatalf("before SIGTERM: %v", err)
 			}
 		}
@@ -110,7 +111,7 @@ func TestSIGTERMedInstance(t *testing.T) {
 		t.Fatalf("a did not shut down through its mux:\n%s", c.a.out.String())
 	}
 	for i, cl := range leaving {
-		code, err := cl.WaitClosed(ctxT(t, 5*time.Second))
+		code, err := cl.WaitClosed(testkit.ContextWithin(t, 5*time.Second))
 		if err != nil || code != realtime.CloseGoingAway {
 			t.Fatalf("client %d of a: close %d (%v), want 1001", i, code, err)
 		}

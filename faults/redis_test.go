@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -63,14 +64,14 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 	local := dial(t, c.a.url("local"))
 	remote := dial(t, c.b.url("remote"))
 	for _, cl := range []*realtimetest.Client{sender, local, remote} {
-		request(t, cl, "join", map[string]string{"room": "r"})
+		testkit.RequestWithin(t, 20*time.Second, cl, "join", map[string]string{"room": "r"})
 	}
 	waitOnline(t, remote, "r", `["local","remote","sender"]`, 5*time.Second)
 
 	// Warm up, so that pools and subscriptions exist, then take the
 	// goroutine baselines.
 	for i := range 20 {
-		request(t, sender, "say", map[string]any{"room": "r", "seq": -1 - i})
+		testkit.RequestWithin(t, 20*time.Second, sender, "say", map[string]any{"room": "r", "seq": -1 - i})
 	}
 	time.Sleep(200 * time.Millisecond)
 	baseA, baseB := c.a.debug(), c.b.debug()
@@ -152,7 +153,7 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 	close(stopLoad)
 	<-loadDone
 	last := seq.Load()
-	request(t, sender, "whoami", nil)
+	testkit.RequestWithin(t, 20*time.Second, sender, "whoami", nil)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		tmu.Lock()
@@ -249,7 +250,7 @@ func TestEveryMessageExactlyOnceAcrossInstances(t *testing.T) {
 		for _, p := range []*proc{c.a, c.b} {
 			user := fmt.Sprintf("%s%d", p.name, i)
 			cl := dial(t, p.url(user))
-			request(t, cl, "join", map[string]string{"room": "r"})
+			testkit.RequestWithin(t, 20*time.Second, cl, "join", map[string]string{"room": "r"})
 			members = append(members, cl)
 			want = append(want, user)
 		}
@@ -264,7 +265,7 @@ func TestEveryMessageExactlyOnceAcrossInstances(t *testing.T) {
 			defer wg.Done()
 			cl := members[s] // alternately on a and b
 			for i := range each {
-				if _, err := cl.Request(ctxT(t, 20*time.Second), "say", map[string]any{"room": "r", "seq": s*each + i}); err != nil {
+				if _, err := cl.Request(testkit.ContextWithin(t, 20*time.Second), "say", map[string]any{"room": "r", "seq": s*each + i}); err != nil {
 					errs <- err
 					return
 				}
@@ -281,7 +282,7 @@ func TestEveryMessageExactlyOnceAcrossInstances(t *testing.T) {
 	for i, cl := range members {
 		got := make(map[int64]bool, total)
 		for len(got) < total {
-			m, err := cl.Wait(ctxT(t, 20*time.Second), "said")
+			m, err := cl.Wait(testkit.ContextWithin(t, 20*time.Second), "said")
 			if err != nil {
 				t.Fatalf("member %d after %d of %d messages: %v", i, len(got), total, err)
 			}

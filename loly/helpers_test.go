@@ -1,26 +1,18 @@
 package loly_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // quiet returns a Config whose logger discards.
 func quiet() realtime.Config {
@@ -58,7 +50,7 @@ func dial(t *testing.T, srv *realtimetest.Server, ns string, headers ...string) 
 // wantEvent waits for an event and decodes its data.
 func wantEvent(t *testing.T, c *realtimetest.Client, event string) map[string]any {
 	t.Helper()
-	m, err := c.Wait(ctxT(t), event)
+	m, err := c.Wait(testkit.Context(t), event)
 	if err != nil {
 		t.Fatalf("waiting for %s: %v", event, err)
 	}
@@ -74,7 +66,7 @@ func wantEvent(t *testing.T, c *realtimetest.Client, event string) map[string]an
 // wantEventData waits for an event and returns its raw data.
 func wantEventData(t *testing.T, c *realtimetest.Client, event string) string {
 	t.Helper()
-	m, err := c.Wait(ctxT(t), event)
+	m, err := c.Wait(testkit.Context(t), event)
 	if err != nil {
 		t.Fatalf("waiting for %s: %v", event, err)
 	}
@@ -87,22 +79,12 @@ func wantError(t *testing.T, c *realtimetest.Client) map[string]any {
 	return wantEvent(t, c, realtime.EventError)
 }
 
-// request sends an event with an ack and returns the ack's data, or fails.
-func request(t *testing.T, c *realtimetest.Client, event string, data any) json.RawMessage {
-	t.Helper()
-	v, err := c.Request(ctxT(t), event, data)
-	if err != nil {
-		t.Fatalf("%s: %v", event, err)
-	}
-	return v
-}
-
 // barrier makes sure everything the server sent c before answering a ping
 // event has arrived: events of one socket are handled in order. The route
 // must have a "ping" event.
 func barrier(t *testing.T, c *realtimetest.Client) {
 	t.Helper()
-	request(t, c, "ping", nil)
+	testkit.Request(t, c, "ping", nil)
 }
 
 // none fails if c got the event by the time a barrier returns.
@@ -118,32 +100,6 @@ func nop(*realtime.Ctx) error { return nil }
 
 // pingEvent is the barrier event routes of these tests carry.
 var pingEvent = realtime.Event{Handler: nop}
-
-// logBuffer collects JSON log records.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) records() []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	dec := json.NewDecoder(bytes.NewReader(b.buf.Bytes()))
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err == io.EOF || err != nil {
-			return out
-		}
-		out = append(out, m)
-	}
-}
 
 // eioPoll is a minimal Engine.IO v4 long-polling client: the Socket.IO
 // side of a row that only a Socket.IO client can show.
@@ -172,7 +128,7 @@ func openPoll(t *testing.T, srv *realtimetest.Server, hdr http.Header) *eioPoll 
 
 func (p *eioPoll) do(method, body string) string {
 	p.t.Helper()
-	req, err := http.NewRequestWithContext(ctxT(p.t), method, p.url, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(testkit.Context(p.t), method, p.url, strings.NewReader(body))
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/broadcast/memory"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/loly"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
@@ -33,7 +34,7 @@ func stateCtx(t *testing.T) (*loly.State, store.Store) {
 
 var _ = row("`state.get(key)` / `state.set(key, value, { ttlMs })`", func(t *testing.T) {
 	s, st := stateCtx(t)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t)
 	if err := s.Set(ctx, "greeting", "hola", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ var _ = row("`state.get(key)` / `state.set(key, value, { ttlMs })`", func(t *tes
 
 var _ = row("`state.del(key)`", func(t *testing.T) {
 	s, st := stateCtx(t)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t)
 	_ = s.Set(ctx, "a", 1, 0)
 	_ = s.ListPush(ctx, "b", 1, 0)
 	if err := s.Del(ctx, "a"); err != nil {
@@ -96,7 +97,7 @@ var _ = row("`state.del(key)`", func(t *testing.T) {
 
 var _ = row("`state.incr(key, by)` / `state.decr(key, by)`", func(t *testing.T) {
 	s, st := stateCtx(t)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t)
 	if err := s.Set(ctx, "n", 5, 0); err != nil { // loly's set(key, 5)
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ var _ = row("`state.incr(key, by)` / `state.decr(key, by)`", func(t *testing.T) 
 
 var _ = row("`state.listPush(key, value, { maxLen })`", func(t *testing.T) {
 	s, st := stateCtx(t)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t)
 	for i := 1; i <= 5; i++ {
 		if err := s.ListPush(ctx, "l", map[string]int{"n": i}, 3); err != nil {
 			t.Fatal(err)
@@ -137,7 +138,7 @@ var _ = row("`state.listPush(key, value, { maxLen })`", func(t *testing.T) {
 
 var _ = row("`state.listRange(key, start, end)`", func(t *testing.T) {
 	s, st := stateCtx(t)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t)
 	for i := 1; i <= 4; i++ {
 		_ = s.ListPush(ctx, "l", i, 0)
 	}
@@ -157,7 +158,7 @@ var _ = row("`state.listRange(key, start, end)`", func(t *testing.T) {
 
 var _ = row("`state.setAdd` / `setRem` / `setMembers`", func(t *testing.T) {
 	s, st := stateCtx(t)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t)
 	_ = s.SetAdd(ctx, "s", "a")
 	_ = s.SetAdd(ctx, "s", "b")
 	_, _ = st.SetAdd(ctx, "s", "c")
@@ -200,8 +201,8 @@ var _ = row("presence (`get-users` in the counter example)", func(t *testing.T) 
 	}
 	a, b := instance(), instance()
 	u1, u2 := dial(t, a, "/p", "X-User: u1"), dial(t, b, "/p", "X-User: u2")
-	request(t, u2, "join", nil)
-	if got := request(t, u1, "users", nil); string(got) != `[["u1","u2"],["u2"]]` {
+	testkit.Request(t, u2, "join", nil)
+	if got := testkit.Request(t, u1, "users", nil); string(got) != `[["u1","u2"],["u2"]]` {
 		t.Fatalf("users across two instances %s", got)
 	}
 })
@@ -263,9 +264,9 @@ var _ = row("`maxPayloadBytes: 65536`", func(t *testing.T) {
 	}
 	srv := serve(t, quiet(), nil, realtime.Route{Namespace: "/m", Events: map[string]realtime.Event{"big": {Handler: nop}}})
 	c := dial(t, srv, "/m")
-	request(t, c, "big", strings.Repeat("x", 60<<10))
+	testkit.Request(t, c, "big", strings.Repeat("x", 60<<10))
 	_ = c.Emit("big", strings.Repeat("x", 65<<10))
-	if code, _ := c.WaitClosed(ctxT(t)); code != realtime.CloseTooBig {
+	if code, _ := c.WaitClosed(testkit.Context(t)); code != realtime.CloseTooBig {
 		t.Fatalf("close %d; want 1009", code)
 	}
 })
@@ -277,7 +278,7 @@ func originStatus(t *testing.T, srv *realtimetest.Server, origin string) (ws, ei
 	if origin != "" {
 		h.Set("Origin", origin)
 	}
-	c, err := realtimetest.DialRaw(ctxT(t), srv.URL("/o"), h)
+	c, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/o"), h)
 	switch {
 	case err == nil:
 		ws = 101
@@ -370,7 +371,7 @@ var _ = row("`allowedOrigins: [\"https://app.example.com\"]`", func(t *testing.T
 func connections(t *testing.T, srv *realtimetest.Server, n int) (int, error) {
 	in := 0
 	for range n {
-		c, err := realtimetest.Dial(ctxT(t), srv.URL("/o"), nil)
+		c, err := realtimetest.Dial(testkit.Context(t), srv.URL("/o"), nil)
 		if err != nil {
 			return in, err
 		}
@@ -413,14 +414,14 @@ var _ = row("`limits.eventsPerSecond: 30`, `burst: 60`", func(t *testing.T) {
 
 var _ = row("`logging.level`", func(t *testing.T) {
 	count := func(level slog.Level) int {
-		var buf logBuffer
+		var buf testkit.LogBuffer
 		l := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		srv := serve(t, quiet(), realtime.Chain(middleware.LoggerWithOpts(middleware.LoggerOpts{Logger: l, Level: level})),
 			realtime.Route{Namespace: "/lv", Events: map[string]realtime.Event{"e": {Handler: nop}}})
 		c := dial(t, srv, "/lv")
-		request(t, c, "e", nil)
+		testkit.Request(t, c, "e", nil)
 		n := 0
-		for _, r := range buf.records() {
+		for _, r := range buf.JSONLines(t) {
 			if r["event"] == "e" {
 				n++
 			}
@@ -447,7 +448,7 @@ var _ = row("`transports: [\"websocket\", \"polling\"]`", func(t *testing.T) {
 		t.Fatalf("polling ack %q", got)
 	}
 	p.close()
-	conn, err := realtimetest.DialRaw(ctxT(t), "ws"+strings.TrimPrefix(srv.Server.URL, "http")+"/wss/?EIO=4&transport=websocket", nil)
+	conn, err := realtimetest.DialRaw(testkit.Context(t), "ws"+strings.TrimPrefix(srv.Server.URL, "http")+"/wss/?EIO=4&transport=websocket", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +478,7 @@ var _ = row("`transports: [\"websocket\", \"polling\"]`", func(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("Engine.IO handshake with DisableSocketIO: HTTP %d, want 404", resp.StatusCode)
 	}
-	request(t, dial(t, srv, "/t"), "echo", "native still served")
+	testkit.Request(t, dial(t, srv, "/t"), "echo", "native still served")
 })
 
 var _ = row("`cors: { credentials: true }`", func(t *testing.T) {
@@ -564,20 +565,20 @@ var _ = row("`FORBIDDEN` \"Access denied\" (a guard said no)", func(t *testing.T
 
 var _ = row("`RATE_LIMIT` \"Rate limit exceeded\", or \"Event rate limit exceeded\" for an event's own limit", func(t *testing.T) {
 	c := errorServer(t, realtime.DefaultErrorHandler)
-	request(t, c, "limited", nil)
+	testkit.Request(t, c, "limited", nil)
 	e := errorOf(t, c, "limited", nil)
 	d, _ := e["details"].(map[string]any)
 	if e["code"] != "RATE_LIMIT" || e["message"] != "rate limit exceeded" || d["limit"] != "event" || d["retryAfterMs"].(float64) <= 0 {
 		t.Fatalf("default %v", e)
 	}
 	c = errorServer(t, loly.ErrorHandler)
-	request(t, c, "limited", nil)
+	testkit.Request(t, c, "limited", nil)
 	if e := errorOf(t, c, "limited", nil); e["message"] != "Event rate limit exceeded" || e["details"] != nil {
 		t.Fatalf("loly.ErrorHandler, event limit %v", e)
 	}
 	// The socket's own limit (a burst of 5 here): four more pass.
 	for range 3 {
-		request(t, c, "free", nil)
+		testkit.Request(t, c, "free", nil)
 	}
 	if e := errorOf(t, c, "free", nil); e["message"] != "Rate limit exceeded" || e["details"] != nil {
 		t.Fatalf("loly.ErrorHandler, socket limit %v", e)
@@ -634,7 +635,7 @@ var _ = row("`{ name: \"connection\", handler }`", func(t *testing.T) {
 var _ = row("`{ name: \"message\", handler }`", func(t *testing.T) {
 	srv := serve(t, quiet(), nil, realtime.Route{Namespace: "/lg", Events: map[string]realtime.Event{
 		"message": {Handler: func(c *realtime.Ctx) error { return c.Ack("seen") }}}})
-	if got := request(t, dial(t, srv, "/lg"), "message", nil); string(got) != `"seen"` {
+	if got := testkit.Request(t, dial(t, srv, "/lg"), "message", nil); string(got) != `"seen"` {
 		t.Fatalf("ack %s", got)
 	}
 })
@@ -669,7 +670,7 @@ var _ = row("`actions.emitTo(socketId, ...)`", func(t *testing.T) {
 	if d := wantEventData(t, a, "direct"); d != `"by socket"` {
 		t.Fatalf("data %s", d)
 	}
-	request(t, b, "to", a.SocketID)
+	testkit.Request(t, b, "to", a.SocketID)
 	if d := wantEventData(t, a, "direct"); d != `"by room"` {
 		t.Fatalf("data %s", d)
 	}
@@ -730,7 +731,7 @@ var _ = row("A per-event limit without a burst allows smaller bursts.", func(t *
 
 var _ = row("A store list has two ends.", func(t *testing.T) {
 	s, st := stateCtx(t)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t)
 	for i := 1; i <= 30; i++ {
 		_, _ = st.ListPush(ctx, "appended", 0, []byte(fmt.Sprint(i)))
 		_ = s.ListPush(ctx, "loly", i, 0)
@@ -752,7 +753,7 @@ var _ = row("The per-address limit is enforced.", func(t *testing.T) {
 	for _, ip := range []string{"10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.2"} {
 		dial(t, srv, "/o", "X-Real-IP: "+ip)
 	}
-	if _, err := realtimetest.Dial(ctxT(t), srv.URL("/o"), &realtimetest.Options{Header: http.Header{"X-Real-IP": {"10.0.0.1"}}}); err == nil || !strings.Contains(err.Error(), "429") {
+	if _, err := realtimetest.Dial(testkit.Context(t), srv.URL("/o"), &realtimetest.Options{Header: http.Header{"X-Real-IP": {"10.0.0.1"}}}); err == nil || !strings.Contains(err.Error(), "429") {
 		t.Fatalf("third socket from 10.0.0.1: %v", err)
 	}
 	migrationRows["`limits.connectionsPerIp: 20` (declared, never enforced by loly)"](t)
@@ -760,10 +761,10 @@ var _ = row("The per-address limit is enforced.", func(t *testing.T) {
 
 var _ = row("Acknowledgements are answered.", func(t *testing.T) {
 	c := errorServer(t, realtime.DefaultErrorHandler)
-	if got := request(t, c, "free", nil); len(got) != 0 {
+	if got := testkit.Request(t, c, "free", nil); len(got) != 0 {
 		t.Fatalf("ack %s", got)
 	}
-	if _, err := c.Request(ctxT(t), "own", nil); !isCode(err, "NOT_YOUR_TURN") {
+	if _, err := c.Request(testkit.Context(t), "own", nil); !isCode(err, "NOT_YOUR_TURN") {
 		t.Fatalf("error ack %v", err)
 	}
 })
@@ -777,7 +778,7 @@ var _ = row("A connect handler's error refuses the socket.", func(t *testing.T) 
 		return realtime.Route{Namespace: "/c", OnConnect: h, Events: map[string]realtime.Event{"ping": pingEvent}}
 	}
 	srv := serve(t, quiet(), nil, route(fail))
-	if _, err := realtimetest.Dial(ctxT(t), srv.URL("/c"), nil); err == nil {
+	if _, err := realtimetest.Dial(testkit.Context(t), srv.URL("/c"), nil); err == nil {
 		t.Fatal("the socket was kept")
 	}
 	srv = serve(t, quiet(), nil, route(loly.KeepSocket(fail)))
@@ -877,10 +878,10 @@ var _ = row("A struct schema accepts missing data.", func(t *testing.T) {
 	}})
 	c := dial(t, srv, "/z")
 	for _, data := range []any{nil, json.RawMessage("null")} {
-		if got := request(t, c, "loose", data); string(got) != "0" {
+		if got := testkit.Request(t, c, "loose", data); string(got) != "0" {
 			t.Fatalf("loose with %v: %s", data, got)
 		}
-		if _, err := c.Request(ctxT(t), "strict", data); !isCode(err, realtime.CodeBadPayload) {
+		if _, err := c.Request(testkit.Context(t), "strict", data); !isCode(err, realtime.CodeBadPayload) {
 			t.Fatalf("strict with %v: %v", data, err)
 		}
 	}
@@ -897,7 +898,7 @@ var _ = row("Sustained rate-limit abuse closes the socket.", func(t *testing.T) 
 		return c, n
 	}
 	c, _ := run(middleware.RateLimitOpts{}, 560)
-	if code, _ := c.WaitClosed(ctxT(t)); code != realtime.ClosePolicy {
+	if code, _ := c.WaitClosed(testkit.Context(t)); code != realtime.ClosePolicy {
 		t.Fatalf("close %d; want 1008", code)
 	}
 	if n := c.Count(realtime.EventError); n != 500 {
@@ -926,8 +927,8 @@ func waitCount(t *testing.T, c *realtimetest.Client, event string, n int) {
 var _ = row("Event names are case-sensitive.", func(t *testing.T) {
 	srv := serve(t, quiet(), nil, realtime.Route{Namespace: "/n", Events: map[string]realtime.Event{"send-message": {Handler: nop}}})
 	c := dial(t, srv, "/n")
-	request(t, c, "send-message", nil)
-	if _, err := c.Request(ctxT(t), "Send-Message", nil); !isCode(err, realtime.CodeUnknownEvent) {
+	testkit.Request(t, c, "send-message", nil)
+	if _, err := c.Request(testkit.Context(t), "Send-Message", nil); !isCode(err, realtime.CodeUnknownEvent) {
 		t.Fatalf("Send-Message: %v", err)
 	}
 })
@@ -980,7 +981,7 @@ var _ = row("`toUser` really is cluster-wide.", func(t *testing.T) {
 	}
 	a, b := instance(), instance()
 	sender, there := dial(t, a, "/u", "X-User: u1"), dial(t, b, "/u", "X-User: u2")
-	request(t, sender, "dm", nil)
+	testkit.Request(t, sender, "dm", nil)
 	if d := wantEventData(t, there, "dm"); d != `"hi"` {
 		t.Fatalf("dm %s", d)
 	}
@@ -995,7 +996,7 @@ var _ = row("Existing front-ends keep working.", func(t *testing.T) {
 var _ = row("New clients can use the native protocol", func(t *testing.T) {
 	srv := serve(t, quiet(), nil, realtime.Route{Namespace: "/nat", Events: map[string]realtime.Event{
 		"echo": {Handler: func(c *realtime.Ctx) error { return c.Ack(c.Data()) }}}})
-	if got := request(t, dial(t, srv, "/nat"), "echo", map[string]int{"a": 1}); string(got) != `{"a":1}` {
+	if got := testkit.Request(t, dial(t, srv, "/nat"), "echo", map[string]int{"a": 1}); string(got) != `{"a":1}` {
 		t.Fatalf("ack %s", got)
 	}
 })

@@ -14,6 +14,7 @@ import (
 	"github.com/invopop/validation"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/loly"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
@@ -163,19 +164,19 @@ func TestMigrationExample(t *testing.T) {
 	if w := wantEvent(t, c, "welcome"); w["id"] != "u1" {
 		t.Fatalf("welcome = %v", w)
 	}
-	request(t, c, "join", nil)
-	request(t, c, "send-message", map[string]string{"text": "hi"})
+	testkit.Request(t, c, "join", nil)
+	testkit.Request(t, c, "send-message", map[string]string{"text": "hi"})
 	if m := wantEvent(t, c, "message"); m["text"] != "hi" {
 		t.Fatalf("message = %v", m)
 	}
-	if _, err := c.Request(ctxT(t), "send-message", map[string]string{"text": ""}); !isCode(err, realtime.CodeBadPayload) {
+	if _, err := c.Request(testkit.Context(t), "send-message", map[string]string{"text": ""}); !isCode(err, realtime.CodeBadPayload) {
 		t.Fatalf("empty text: %v", err)
 	}
 	anon := dial(t, srv, "/chat")
-	if _, err := anon.Request(ctxT(t), "send-message", map[string]string{"text": "hi"}); !isCode(err, realtime.CodeForbidden) {
+	if _, err := anon.Request(testkit.Context(t), "send-message", map[string]string{"text": "hi"}); !isCode(err, realtime.CodeForbidden) {
 		t.Fatalf("anonymous: %v", err)
 	}
-	if _, err := realtimetest.Dial(ctxT(t), srv.URL("/chat"), &realtimetest.Options{Header: http.Header{"Authorization": {"Bearer bad"}}}); err == nil {
+	if _, err := realtimetest.Dial(testkit.Context(t), srv.URL("/chat"), &realtimetest.Options{Header: http.Header{"Authorization": {"Bearer bad"}}}); err == nil {
 		t.Fatal("a bad token connected")
 	}
 }
@@ -191,7 +192,7 @@ var _ = row("`defineWssRoute({...})`", func(t *testing.T) {
 	srv := serve(t, quiet(), nil, realtime.Route{Namespace: "/r", Events: map[string]realtime.Event{
 		"hello": {Handler: func(c *realtime.Ctx) error { return c.Ack("hi") }},
 	}})
-	if got := request(t, dial(t, srv, "/r"), "hello", nil); string(got) != `"hi"` {
+	if got := testkit.Request(t, dial(t, srv, "/r"), "hello", nil); string(got) != `"hi"` {
 		t.Fatalf("ack %s", got)
 	}
 })
@@ -226,13 +227,13 @@ var _ = row("`auth(ctx)` returning a user or `null`", func(t *testing.T) {
 		},
 		Events: map[string]realtime.Event{"who": {Handler: func(c *realtime.Ctx) error { return c.Ack(c.UserID()) }}},
 	})
-	if got := request(t, dial(t, srv, "/a", "X-Who: u7"), "who", nil); string(got) != `"u7"` {
+	if got := testkit.Request(t, dial(t, srv, "/a", "X-Who: u7"), "who", nil); string(got) != `"u7"` {
 		t.Fatalf("user %s", got)
 	}
-	if got := request(t, dial(t, srv, "/a"), "who", nil); string(got) != `""` {
+	if got := testkit.Request(t, dial(t, srv, "/a"), "who", nil); string(got) != `""` {
 		t.Fatalf("anonymous user %s", got)
 	}
-	c, err := realtimetest.Dial(ctxT(t), srv.URL("/a"), &realtimetest.Options{Header: http.Header{"X-Who": {"bad"}}, SkipConnected: true})
+	c, err := realtimetest.Dial(testkit.Context(t), srv.URL("/a"), &realtimetest.Options{Header: http.Header{"X-Who": {"bad"}}, SkipConnected: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ var _ = row("`auth(ctx)` returning a user or `null`", func(t *testing.T) {
 	if e := wantError(t, c); e["code"] != realtime.CodeUnauthorized {
 		t.Fatalf("refusal %v", e)
 	}
-	if code, _ := c.WaitClosed(ctxT(t)); code != realtime.CloseUnauthorized {
+	if code, _ := c.WaitClosed(testkit.Context(t)); code != realtime.CloseUnauthorized {
 		t.Fatalf("close %d", code)
 	}
 })
@@ -272,7 +273,7 @@ var _ = row("`events: { name: handler }`", func(t *testing.T) {
 		"b": {Handler: func(c *realtime.Ctx) error { return c.Ack("B") }},
 	}})
 	c := dial(t, srv, "/e")
-	if a, b := request(t, c, "a", nil), request(t, c, "b", nil); string(a) != `"A"` || string(b) != `"B"` {
+	if a, b := testkit.Request(t, c, "a", nil), testkit.Request(t, c, "b", nil); string(a) != `"A"` || string(b) != `"B"` {
 		t.Fatalf("acks %s %s", a, b)
 	}
 })
@@ -286,10 +287,10 @@ var _ = row("`schema` (Zod / Valibot)", func(t *testing.T) {
 		})},
 	}})
 	c := dial(t, srv, "/s")
-	if got := request(t, c, "send", sendMessage{Text: "ok"}); string(got) != `"ok"` {
+	if got := testkit.Request(t, c, "send", sendMessage{Text: "ok"}); string(got) != `"ok"` {
 		t.Fatalf("ack %s", got)
 	}
-	_, err := c.Request(ctxT(t), "send", sendMessage{Text: strings.Repeat("x", 501)})
+	_, err := c.Request(testkit.Context(t), "send", sendMessage{Text: strings.Repeat("x", 501)})
 	var e *realtime.Error
 	if !errors.As(err, &e) || e.Code != realtime.CodeBadPayload || e.Details.(map[string]any)["text"] == nil {
 		t.Fatalf("invalid text: %v", err)
@@ -305,7 +306,7 @@ func burstOf(t *testing.T, c *realtimetest.Client, event string, n int) int {
 	t.Helper()
 	passed := 0
 	for range n {
-		if _, err := c.Request(ctxT(t), event, nil); err != nil {
+		if _, err := c.Request(testkit.Context(t), event, nil); err != nil {
 			if !isCode(err, realtime.CodeRateLimit) {
 				t.Fatal(err)
 			}
@@ -360,11 +361,11 @@ var _ = row("`guard: ({ user, req, namespace }) => boolean`", func(t *testing.T)
 		},
 	})
 	c := dial(t, srv, "/g")
-	request(t, c, "open", nil)
-	if _, err := c.Request(ctxT(t), "closed", nil); !isCode(err, realtime.CodeForbidden) {
+	testkit.Request(t, c, "open", nil)
+	if _, err := c.Request(testkit.Context(t), "closed", nil); !isCode(err, realtime.CodeForbidden) {
 		t.Fatalf("event guard: %v", err)
 	}
-	if _, err := realtimetest.Dial(ctxT(t), srv.URL("/g"), &realtimetest.Options{Header: http.Header{"X-In": {"no"}}}); err == nil {
+	if _, err := realtimetest.Dial(testkit.Context(t), srv.URL("/g"), &realtimetest.Options{Header: http.Header{"X-In": {"no"}}}); err == nil {
 		t.Fatal("the route's guard let a socket in")
 	}
 })
@@ -386,13 +387,13 @@ var _ = row("`ctx.data`", func(t *testing.T) {
 		"typed": {Handler: realtime.Typed(func(c *realtime.Ctx, p point) error { return c.Ack(p.X * 2) })},
 	}})
 	c := dial(t, srv, "/d")
-	if got := request(t, c, "raw", point{X: 3}); string(got) != `{"x":3}` {
+	if got := testkit.Request(t, c, "raw", point{X: 3}); string(got) != `{"x":3}` {
 		t.Fatalf("raw %s", got)
 	}
-	if got := request(t, c, "bind", point{X: 4}); string(got) != "4" {
+	if got := testkit.Request(t, c, "bind", point{X: 4}); string(got) != "4" {
 		t.Fatalf("bind %s", got)
 	}
-	if got := request(t, c, "typed", point{X: 5}); string(got) != "10" {
+	if got := testkit.Request(t, c, "typed", point{X: 5}); string(got) != "10" {
 		t.Fatalf("typed %s", got)
 	}
 })
@@ -405,7 +406,7 @@ var _ = row("`ctx.user`, `ctx.req`", func(t *testing.T) {
 			return c.Ack([]any{c.User().ID, c.User().Info, c.Request().Header.Get("X-Trace")})
 		}},
 	}})
-	if got := request(t, dial(t, srv, "/u", "X-Trace: t1"), "me", nil); string(got) != `["u1",{"name":"Ana"},"t1"]` {
+	if got := testkit.Request(t, dial(t, srv, "/u", "X-Trace: t1"), "me", nil); string(got) != `["u1",{"name":"Ana"},"t1"]` {
 		t.Fatalf("me %s", got)
 	}
 })
@@ -425,22 +426,22 @@ var _ = row("`ctx.state`", func(t *testing.T) {
 		}},
 	}})
 	c := dial(t, srv, "/st")
-	request(t, c, "count", nil)
-	if got := request(t, c, "count", nil); string(got) != `[2,"2"]` {
+	testkit.Request(t, c, "count", nil)
+	if got := testkit.Request(t, c, "count", nil); string(got) != `[2,"2"]` {
 		t.Fatalf("count %s", got)
 	}
 })
 
 var _ = row("`ctx.log`", func(t *testing.T) {
-	var buf logBuffer
+	var buf testkit.LogBuffer
 	cfg := quiet()
 	cfg.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
 	srv := serve(t, cfg, realtime.Chain(middleware.RequestID), realtime.Route{Namespace: "/log", Events: map[string]realtime.Event{
 		"say": {Handler: func(c *realtime.Ctx) error { c.Logger().Info("said"); return nil }},
 	}})
 	c := dial(t, srv, "/log")
-	request(t, c, "say", nil)
-	for _, r := range buf.records() {
+	testkit.Request(t, c, "say", nil)
+	for _, r := range buf.JSONLines(t) {
 		if r["msg"] == "said" {
 			if r["namespace"] != "/log" || r["socketId"] != c.SocketID || r["event"] != "say" || r["requestId"] == "" || r["requestId"] == nil {
 				t.Fatalf("record %v", r)
@@ -448,7 +449,7 @@ var _ = row("`ctx.log`", func(t *testing.T) {
 			return
 		}
 	}
-	t.Fatalf("no record: %v", buf.records())
+	t.Fatalf("no record: %v", buf.JSONLines(t))
 })
 
 // ---- Actions ----
@@ -489,7 +490,7 @@ func received(t *testing.T, cs [3]*realtimetest.Client) [3]int {
 
 func wantReceived(t *testing.T, cs [3]*realtimetest.Client, sender int, event string, want [3]int) {
 	t.Helper()
-	request(t, cs[sender], event, nil)
+	testkit.Request(t, cs[sender], event, nil)
 	if got := received(t, cs); got != want {
 		t.Fatalf("%s from socket %d reached %v; want %v", event, sender, got, want)
 	}
@@ -517,16 +518,16 @@ var _ = row("`broadcast(event, payload, { excludeSelf: false })`", func(t *testi
 
 var _ = row("`join(room)`, `leave(room)`", func(t *testing.T) {
 	_, cs := actionServer(t)
-	request(t, cs[1], "join", nil)
+	testkit.Request(t, cs[1], "join", nil)
 	wantReceived(t, cs, 0, "room", [3]int{0, 1, 0})
-	request(t, cs[1], "leave", nil)
+	testkit.Request(t, cs[1], "leave", nil)
 	wantReceived(t, cs, 0, "room", [3]int{0, 0, 0})
 })
 
 var _ = row("`toRoom(room).emit(event, payload)` (the sender too when it is in the room)", func(t *testing.T) {
 	_, cs := actionServer(t)
-	request(t, cs[0], "join", nil)
-	request(t, cs[1], "join", nil)
+	testkit.Request(t, cs[0], "join", nil)
+	testkit.Request(t, cs[1], "join", nil)
 	wantReceived(t, cs, 0, "room", [3]int{1, 1, 0})
 	wantReceived(t, cs, 0, "roomOut", [3]int{0, 1, 0})
 	wantReceived(t, cs, 2, "room", [3]int{1, 1, 0})
@@ -554,10 +555,10 @@ var _ = row("`error(code, message, details)`", func(t *testing.T) {
 
 var _ = row("acknowledgement callbacks (loly never called them)", func(t *testing.T) {
 	_, cs := actionServer(t)
-	if got := request(t, cs[0], "ack", nil); string(got) != `"acked"` {
+	if got := testkit.Request(t, cs[0], "ack", nil); string(got) != `"acked"` {
 		t.Fatalf("ack %s", got)
 	}
-	if got := request(t, cs[0], "ping", nil); len(got) != 0 {
+	if got := testkit.Request(t, cs[0], "ping", nil); len(got) != 0 {
 		t.Fatalf("empty ack %s", got)
 	}
 })
@@ -575,7 +576,7 @@ var _ = row("Errors are returned, not sent.", func(t *testing.T) {
 		}},
 	}})
 	c := dial(t, srv, "/err")
-	_, err := c.Request(ctxT(t), "fail", nil)
+	_, err := c.Request(testkit.Context(t), "fail", nil)
 	if !isCode(err, "E") {
 		t.Fatalf("error ack %v", err)
 	}

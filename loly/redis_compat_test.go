@@ -15,6 +15,7 @@ import (
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/cluster"
 	"github.com/lolyjs/realtime/internal/redistest"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/loly"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
@@ -139,7 +140,7 @@ func sharedRedis(t *testing.T) (*redistest.Server, goredis.UniversalClient, tsSt
 
 var _ = row("`loly:rt:<key>` holding a value", func(t *testing.T) {
 	_, r, ts, goState := sharedRedis(t)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t)
 	// TypeScript writes, Go reads.
 	if err := ts.set(ctx, "profile", map[string]any{"name": "Ana", "age": 30}, 0); err != nil {
 		t.Fatal(err)
@@ -174,7 +175,7 @@ var _ = row("`loly:rt:<key>` holding a value", func(t *testing.T) {
 
 var _ = row("`loly:rt:<key>` holding a counter", func(t *testing.T) {
 	_, r, ts, goState := sharedRedis(t)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t)
 	_ = ts.set(ctx, "counter:value", 0, 0) // the counter example's reset
 	_, _ = ts.incr(ctx, "counter:value", 1)
 	_, _ = ts.incr(ctx, "counter:value", 5)
@@ -204,7 +205,7 @@ var _ = row("`loly:rt:<key>` holding a counter", func(t *testing.T) {
 
 var _ = row("`loly:rt:<key>` holding a list", func(t *testing.T) {
 	_, r, ts, goState := sharedRedis(t)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t)
 	// Both servers push to one history, as the chat example does.
 	for i := range 6 {
 		msg := map[string]any{"id": i, "text": fmt.Sprint("m", i)}
@@ -242,7 +243,7 @@ var _ = row("`loly:rt:<key>` holding a list", func(t *testing.T) {
 
 var _ = row("`loly:rt:<key>` holding a set", func(t *testing.T) {
 	_, _, ts, goState := sharedRedis(t)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t)
 	_ = ts.setAdd(ctx, "online", "ana")
 	_ = goState.SetAdd(ctx, "online", "bo")
 	_ = ts.setAdd(ctx, "online", "cy")
@@ -262,7 +263,7 @@ var _ = row("`loly:rt:<key>` holding a set", func(t *testing.T) {
 
 var _ = row("`loly:rt:loly:rt:userSockets:<userId>`, `loly:rt:loly:rt:socketUser:<socketId>` (loly's presence; loly prefixed these keys twice)", func(t *testing.T) {
 	srv, r, ts, _ := sharedRedis(t)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t)
 	tsp := tsPresence{st: ts, prefix: "loly:rt:"}
 	_ = tsp.addSocketForUser(ctx, "u9", "sio-abc")
 	if r.Exists(ctx, "loly:rt:loly:rt:userSockets:u9", "loly:rt:loly:rt:socketUser:sio-abc").Val() != 2 {
@@ -298,7 +299,7 @@ var _ = row("`loly:rt:loly:rt:userSockets:<userId>`, `loly:rt:loly:rt:socketUser
 			return c.Ack(u)
 		}},
 	}})
-	if got := request(t, dial(t, gsrv, "/p"), "users", nil); string(got) != `["u1"]` {
+	if got := testkit.Request(t, dial(t, gsrv, "/p"), "users", nil); string(got) != `["u1"]` {
 		t.Fatalf("users %s", got)
 	}
 	keys, _ := r.Keys(ctx, "loly:rt:loly:rt:*").Result()
@@ -312,7 +313,7 @@ var _ = row("`loly:rt:loly:rt:userSockets:<userId>`, `loly:rt:loly:rt:socketUser
 // opts, each serving /c with an event that emits to the namespace.
 func clusterPair(t *testing.T, url string, opts cluster.Options) (a, b *realtimetest.Server) {
 	instance := func() *realtimetest.Server {
-		backends, err := cluster.Redis(ctxT(t), url, opts)
+		backends, err := cluster.Redis(testkit.Context(t), url, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -333,11 +334,11 @@ var _ = row("`scale: { mode: \"cluster\", adapter: { name: \"redis\", url } }`",
 	srv, _, _, _ := sharedRedis(t)
 	a, b := clusterPair(t, srv.URL(), cluster.Options{})
 	there := dial(t, b, "/c")
-	request(t, dial(t, a, "/c"), "all", nil)
+	testkit.Request(t, dial(t, a, "/c"), "all", nil)
 	if d := wantEventData(t, there, "news"); d != `"from Go"` {
 		t.Fatalf("news %s", d)
 	}
-	if _, err := cluster.Redis(ctxT(t), "", cluster.Options{}); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
+	if _, err := cluster.Redis(testkit.Context(t), "", cluster.Options{}); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
 		t.Fatalf("no URL: %v", err)
 	}
 })
@@ -345,8 +346,8 @@ var _ = row("`scale: { mode: \"cluster\", adapter: { name: \"redis\", url } }`",
 var _ = row("`stateStore: { name: \"redis\", prefix }`", func(t *testing.T) {
 	srv, r, _, _ := sharedRedis(t)
 	a, _ := clusterPair(t, srv.URL(), cluster.Options{Prefix: "myapp:"})
-	request(t, dial(t, a, "/c"), "keep", nil)
-	if v := r.Get(ctxT(t), "myapp:k").Val(); v != "v" {
+	testkit.Request(t, dial(t, a, "/c"), "keep", nil)
+	if v := r.Get(testkit.Context(t), "myapp:k").Val(); v != "v" {
 		t.Fatalf("myapp:k = %q", v)
 	}
 	// Or a store given directly.
@@ -356,8 +357,8 @@ var _ = row("`stateStore: { name: \"redis\", prefix }`", func(t *testing.T) {
 	d := serve(t, cfg, nil, realtime.Route{Namespace: "/c", Events: map[string]realtime.Event{
 		"keep": {Handler: func(c *realtime.Ctx) error { return c.Store().Set(c.Context(), "k", []byte("w"), 0) }},
 	}})
-	request(t, dial(t, d, "/c"), "keep", nil)
-	if v := r.Get(ctxT(t), "direct:k").Val(); v != "w" {
+	testkit.Request(t, dial(t, d, "/c"), "keep", nil)
+	if v := r.Get(testkit.Context(t), "direct:k").Val(); v != "w" {
 		t.Fatalf("direct:k = %q", v)
 	}
 })
@@ -366,14 +367,14 @@ var _ = row("Emits do not cross between TypeScript and Go instances.", func(t *t
 	srv, r, _, _ := sharedRedis(t)
 	a, b := clusterPair(t, srv.URL(), cluster.Options{})
 	// What loly's Socket.IO Redis adapter listens to and publishes on.
-	sub := r.PSubscribe(ctxT(t), "socket.io#*")
+	sub := r.PSubscribe(testkit.Context(t), "socket.io#*")
 	t.Cleanup(func() { _ = sub.Close() })
-	if _, err := sub.Receive(ctxT(t)); err != nil {
+	if _, err := sub.Receive(testkit.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 	there := dial(t, b, "/c")
 	// A TypeScript instance's broadcast to /c does not reach Go sockets...
-	if err := r.Publish(ctxT(t), "socket.io#/c#", "\x93\xa5emitter").Err(); err != nil {
+	if err := r.Publish(testkit.Context(t), "socket.io#/c#", "\x93\xa5emitter").Err(); err != nil {
 		t.Fatal(err)
 	}
 	ch := sub.Channel()
@@ -383,7 +384,7 @@ var _ = row("Emits do not cross between TypeScript and Go instances.", func(t *t
 		t.Fatal("the subscription missed loly's channel")
 	}
 	// ...and a Go emit crosses Go instances only.
-	request(t, dial(t, a, "/c"), "all", nil)
+	testkit.Request(t, dial(t, a, "/c"), "all", nil)
 	if d := wantEventData(t, there, "news"); d != `"from Go"` {
 		t.Fatalf("news %s", d)
 	}

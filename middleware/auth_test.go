@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -119,7 +120,7 @@ func TestAuthHookOverSockets(t *testing.T) {
 				t.Fatalf("OnConnect saw user %q, want %q", got, tc.want)
 			}
 			for range 3 {
-				raw, err := cl.Request(ctxT(t), "whoami", map[string]string{"userId": "mallory"})
+				raw, err := cl.Request(testkit.Context(t), "whoami", map[string]string{"userId": "mallory"})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -197,7 +198,7 @@ func TestAuthRefusals(t *testing.T) {
 		t.Fatalf("OnConnect ran %d times for refused sockets", n)
 	}
 	cl := realtimetest.MustDial(t, srv.URL("/"), nil)
-	if _, err := cl.Request(ctxT(t), "ping", nil); err != nil {
+	if _, err := cl.Request(testkit.Context(t), "ping", nil); err != nil {
 		t.Fatal(err)
 	}
 	if onConnect.Load() != 1 {
@@ -216,12 +217,12 @@ func TestAuthOptionalAndRequireUser(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 
 	anon := realtimetest.MustDial(t, srv.URL("/"), nil)
-	_, err := anon.Request(ctxT(t), "mine", nil)
+	_, err := anon.Request(testkit.Context(t), "mine", nil)
 	wantError(t, err, realtime.CodeUnauthorized)
 	if mine.Load() != 0 {
 		t.Fatal("the handler ran for an anonymous socket")
 	}
-	if got, err := anon.Request(ctxT(t), "public", nil); err != nil || string(got) != `""` {
+	if got, err := anon.Request(testkit.Context(t), "public", nil); err != nil || string(got) != `""` {
 		t.Fatalf("public for anonymous: %s, %v", got, err)
 	}
 	if anon.Closed() {
@@ -229,7 +230,7 @@ func TestAuthOptionalAndRequireUser(t *testing.T) {
 	}
 
 	user := realtimetest.MustDial(t, srv.URL("/"), as("u1"))
-	if got, err := user.Request(ctxT(t), "mine", nil); err != nil || string(got) != `"u1"` {
+	if got, err := user.Request(testkit.Context(t), "mine", nil); err != nil || string(got) != `"u1"` {
 		t.Fatalf("mine for u1: %s, %v", got, err)
 	}
 	if mine.Load() != 1 || public.Load() != 1 {
@@ -260,7 +261,7 @@ func TestAuthSetUserAfterConnectRefused(t *testing.T) {
 			opts = as(who)
 		}
 		cl := realtimetest.MustDial(t, srv.URL("/"), opts)
-		raw, err := cl.Request(ctxT(t), "become", "admin")
+		raw, err := cl.Request(testkit.Context(t), "become", "admin")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +273,7 @@ func TestAuthSetUserAfterConnectRefused(t *testing.T) {
 		if !res.Refused || res.User != who {
 			t.Fatalf("%q: SetUser after connect: %s", who, raw)
 		}
-		got, err := cl.Request(ctxT(t), "whoami", nil)
+		got, err := cl.Request(testkit.Context(t), "whoami", nil)
 		if err != nil || string(got) != fmt.Sprintf("%q", who) {
 			t.Fatalf("%q: user after the attempt: %s, %v", who, got, err)
 		}

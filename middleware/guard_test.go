@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -48,30 +49,30 @@ func TestGuardEvent(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 	cl := realtimetest.MustDial(t, srv.URL("/"), as("u1"))
 
-	_, err := cl.Request(ctxT(t), "deny", nil)
+	_, err := cl.Request(testkit.Context(t), "deny", nil)
 	wantError(t, err, realtime.CodeForbidden)
 
-	_, err = cl.Request(ctxT(t), "full", nil)
+	_, err = cl.Request(testkit.Context(t), "full", nil)
 	e := wantError(t, err, "ROOM_FULL")
 	if e.Message != "room is full" || e.Details.(map[string]any)["max"] != float64(2) {
 		t.Fatalf("custom guard error: %+v", e)
 	}
 
-	_, err = cl.Request(ctxT(t), "broken", nil)
+	_, err = cl.Request(testkit.Context(t), "broken", nil)
 	e = wantError(t, err, realtime.CodeInternal)
 	if strings.Contains(e.Message, "acl") || e.Details != nil {
 		t.Fatalf("guard error text reached the client: %+v", e)
 	}
 
-	_, err = cl.Request(ctxT(t), "edit", map[string]string{"owner": "u2"})
+	_, err = cl.Request(testkit.Context(t), "edit", map[string]string{"owner": "u2"})
 	wantError(t, err, realtime.CodeForbidden)
 	if runs.Load() != 0 {
 		t.Fatalf("the handler ran %d times behind refusing guards", runs.Load())
 	}
-	if got, err := cl.Request(ctxT(t), "edit", map[string]string{"owner": "u1"}); err != nil || string(got) != `"ran"` {
+	if got, err := cl.Request(testkit.Context(t), "edit", map[string]string{"owner": "u1"}); err != nil || string(got) != `"ran"` {
 		t.Fatalf("allowed edit: %s, %v", got, err)
 	}
-	if got, err := cl.Request(ctxT(t), "open", nil); err != nil || string(got) != `"ran"` {
+	if got, err := cl.Request(testkit.Context(t), "open", nil); err != nil || string(got) != `"ran"` {
 		t.Fatalf("unguarded event: %s, %v", got, err)
 	}
 	if runs.Load() != 2 {
@@ -134,28 +135,28 @@ func TestGuardRoute(t *testing.T) {
 	}
 
 	worker := realtimetest.MustDial(t, srv.URL("/team"), as("worker"))
-	if _, err := worker.Request(ctxT(t), "hello", nil); err != nil {
+	if _, err := worker.Request(testkit.Context(t), "hello", nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err := worker.Request(ctxT(t), "secret", nil)
+	_, err := worker.Request(testkit.Context(t), "secret", nil)
 	wantError(t, err, realtime.CodeForbidden)
 	if eventGuard.Load() != 1 {
 		t.Fatalf("event guard ran %d times", eventGuard.Load())
 	}
 	// The route guard refuses first: the event's guard is not asked.
-	_, err = worker.Request(ctxT(t), "frozen", nil)
+	_, err = worker.Request(testkit.Context(t), "frozen", nil)
 	wantError(t, err, realtime.CodeForbidden)
 	if eventGuard.Load() != 1 {
 		t.Fatalf("the event guard was asked after the route guard refused")
 	}
 
 	boss := realtimetest.MustDial(t, srv.URL("/team"), as("boss"))
-	if _, err := boss.Request(ctxT(t), "secret", nil); err != nil || secret.Load() != 1 {
+	if _, err := boss.Request(testkit.Context(t), "secret", nil); err != nil || secret.Load() != 1 {
 		t.Fatalf("boss: %v, ran %d", err, secret.Load())
 	}
 	worker.Close()
 	boss.Close()
-	eventually(t, "both disconnect handlers", func() bool { return onDisconnect.Load() == 2 })
+	testkit.Eventually(t, "both disconnect handlers", func() bool { return onDisconnect.Load() == 2 })
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -207,22 +208,22 @@ func TestAllow(t *testing.T) {
 
 	user := realtimetest.MustDial(t, srv.URL("/"), as("user"))
 	for _, ev := range []string{"ban", "purge"} {
-		_, err := user.Request(ctxT(t), ev, nil)
+		_, err := user.Request(testkit.Context(t), ev, nil)
 		wantError(t, err, realtime.CodeForbidden)
 	}
-	if _, err := user.Request(ctxT(t), "read", nil); err != nil {
+	if _, err := user.Request(testkit.Context(t), "read", nil); err != nil {
 		t.Fatalf("an event without Allow: %v", err)
 	}
 	if adminRuns.Load() != 0 {
 		t.Fatal("admin handlers ran for a user")
 	}
 	locked := realtimetest.MustDial(t, srv.URL("/"), as("locked"))
-	_, err := locked.Request(ctxT(t), "ban", nil)
+	_, err := locked.Request(testkit.Context(t), "ban", nil)
 	wantError(t, err, "ACCOUNT_LOCKED")
 
 	admin := realtimetest.MustDial(t, srv.URL("/"), as("admin"))
 	for _, ev := range []string{"ban", "purge", "read"} {
-		if _, err := admin.Request(ctxT(t), ev, nil); err != nil {
+		if _, err := admin.Request(testkit.Context(t), ev, nil); err != nil {
 			t.Fatalf("admin %s: %v", ev, err)
 		}
 	}
@@ -235,9 +236,9 @@ func TestAllow(t *testing.T) {
 		t.Fatalf("Allow on connect: close %d, %+v", code, e)
 	}
 	staff := realtimetest.MustDial(t, srv.URL("/admin"), as("admin"))
-	if _, err := staff.Request(ctxT(t), "stats", nil); err != nil {
+	if _, err := staff.Request(testkit.Context(t), "stats", nil); err != nil {
 		t.Fatal(err)
 	}
 	staff.Close()
-	eventually(t, "the admin's disconnect handler", func() bool { return staffDisconnects.Load() == 1 })
+	testkit.Eventually(t, "the admin's disconnect handler", func() bool { return staffDisconnects.Load() == 1 })
 }

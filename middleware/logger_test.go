@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -49,7 +50,7 @@ func TestLoggerLevelGating(t *testing.T) {
 	cl := realtimetest.MustDial(t, srv.URL("/"), as("u1"))
 
 	for range 25 {
-		if _, err := cl.Request(ctxT(t), "ok", map[string]int{"n": 1}); err != nil {
+		if _, err := cl.Request(testkit.Context(t), "ok", map[string]int{"n": 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -73,7 +74,7 @@ func TestLoggerLevelGating(t *testing.T) {
 		t.Fatalf("Enabled was never asked about Info; levels asked: %v", rec.EnabledLevels())
 	}
 
-	_, err := cl.Request(ctxT(t), "denied", nil)
+	_, err := cl.Request(testkit.Context(t), "denied", nil)
 	denied := wantError(t, err, realtime.CodeForbidden)
 	lines := rec.find("event", "event", "denied")
 	if len(lines) != 1 {
@@ -91,7 +92,7 @@ func TestLoggerLevelGating(t *testing.T) {
 		t.Fatalf("no duration: %+v", l)
 	}
 
-	_, err = cl.Request(ctxT(t), "broken", nil)
+	_, err = cl.Request(testkit.Context(t), "broken", nil)
 	broken := wantError(t, err, realtime.CodeInternal)
 	if strings.Contains(broken.Message, "connection reset") {
 		t.Fatalf("the cause reached the client: %+v", broken)
@@ -134,13 +135,13 @@ func TestLoggerEventAndLifecycleLines(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 	cl := realtimetest.MustDial(t, srv.URL("/room"), as("u1"))
 
-	raw, err := cl.Request(ctxT(t), "hello", nil)
+	raw, err := cl.Request(testkit.Context(t), "hello", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The handler acks before the Logger writes its line.
 	var l logRecord
-	eventually(t, "the event line", func() bool {
+	testkit.Eventually(t, "the event line", func() bool {
 		lines := rec.find("event", "event", "hello")
 		if len(lines) == 1 {
 			l = lines[0]
@@ -171,7 +172,7 @@ func TestLoggerEventAndLifecycleLines(t *testing.T) {
 	// A client that leaves: the disconnect line has the reason.
 	cl.Close()
 	var d logRecord
-	eventually(t, "disconnect line", func() bool {
+	testkit.Eventually(t, "disconnect line", func() bool {
 		ds := rec.find("disconnect", "socketId", cl.SocketID)
 		if len(ds) == 1 {
 			d = ds[0]
@@ -186,10 +187,10 @@ func TestLoggerEventAndLifecycleLines(t *testing.T) {
 	// A socket the server closes: its reason says so.
 	kicked := realtimetest.MustDial(t, srv.URL("/room"), as("u2"))
 	_ = kicked.Emit("kick", nil)
-	if code, _ := kicked.WaitClosed(ctxT(t)); code != realtime.ClosePolicy {
+	if code, _ := kicked.WaitClosed(testkit.Context(t)); code != realtime.ClosePolicy {
 		t.Fatalf("kicked with %d", code)
 	}
-	eventually(t, "disconnect line of the kicked socket", func() bool {
+	testkit.Eventually(t, "disconnect line of the kicked socket", func() bool {
 		ds := rec.find("disconnect", "socketId", kicked.SocketID)
 		return len(ds) == 1 && ds[0].str("reason") != "" && ds[0].str("reason") != d.str("reason")
 	})
@@ -227,10 +228,10 @@ func TestLoggerWithOptsLevel(t *testing.T) {
 			mux.On("bad", func(c *realtime.Ctx) error { return c.Error("NOPE", "no", nil) })
 			srv := realtimetest.NewServer(t, mux)
 			cl := realtimetest.MustDial(t, srv.URL("/"), nil)
-			if _, err := cl.Request(ctxT(t), "ping", nil); err != nil {
+			if _, err := cl.Request(testkit.Context(t), "ping", nil); err != nil {
 				t.Fatal(err)
 			}
-			_, _ = cl.Request(ctxT(t), "bad", nil)
+			_, _ = cl.Request(testkit.Context(t), "bad", nil)
 
 			events := rec.find("event", "event", "ping")
 			switch {
@@ -262,7 +263,7 @@ func TestLoggerDefaultsToTheMuxLogger(t *testing.T) {
 	})
 	srv := realtimetest.NewServer(t, mux)
 	cl := realtimetest.MustDial(t, srv.URL("/"), nil)
-	if _, err := cl.Request(ctxT(t), "ping", nil); err != nil {
+	if _, err := cl.Request(testkit.Context(t), "ping", nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.find("event", "event", "ping")) != 1 || len(rec.find("handler line", "event", "ping")) != 1 {
@@ -281,7 +282,7 @@ func TestLoggerNeverLogsCredentials(t *testing.T) {
 		badTok    = "bad-SECRET-0d41"
 	)
 	users := map[string]string{bearerTok: "ann", cookieTok: "bob", queryTok: "cid"}
-	stageOut, muxOut := &syncBuffer{}, &syncBuffer{}
+	stageOut, muxOut := &testkit.LogBuffer{}, &testkit.LogBuffer{}
 	stageLog := slog.New(slog.NewJSONHandler(stageOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	muxLog := slog.New(slog.NewJSONHandler(muxOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mux := realtime.New(realtime.Config{Logger: muxLog})
@@ -313,7 +314,7 @@ func TestLoggerNeverLogsCredentials(t *testing.T) {
 		}
 		cl := realtimetest.MustDial(t, url, opts)
 		for _, ev := range []string{"hi", "fail", "broken", "panic", "nope"} {
-			_, _ = cl.Request(ctxT(t), ev, map[string]string{"x": "y"})
+			_, _ = cl.Request(testkit.Context(t), ev, map[string]string{"x": "y"})
 		}
 		cl.Close()
 	}
@@ -330,7 +331,7 @@ func TestLoggerNeverLogsCredentials(t *testing.T) {
 		}
 	}
 	// The logs did cover all of it (so the absence means something).
-	lines := stageOut.jsonLines(t)
+	lines := stageOut.JSONLines(t)
 	seen := map[string]bool{}
 	for _, l := range lines {
 		if u, _ := l["userId"].(string); u != "" {

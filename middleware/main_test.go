@@ -3,20 +3,18 @@ package middleware_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -25,14 +23,7 @@ import (
 // store of ulule/limiter runs a cleaner goroutine that only the garbage
 // collector stops (a finalizer on the store), so it is not ours to wait for.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/ulule/limiter/v3/drivers/store/memory.(*cleaner).Run"))
-}
-
-func ctxT(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	tb.Cleanup(cancel)
-	return ctx
+	goleak.VerifyTestMain(m, testkit.IgnoreLimiterCleaner())
 }
 
 // quiet is a Config whose own logger discards.
@@ -77,7 +68,7 @@ func refusedConnect(t *testing.T, url string, opts *realtimetest.Options) (uint1
 	o := *opts
 	o.SkipConnected = true
 	cl := realtimetest.MustDial(t, url, &o)
-	m, err := cl.Wait(ctxT(t), realtime.EventError)
+	m, err := cl.Wait(testkit.Context(t), realtime.EventError)
 	if err != nil {
 		t.Fatalf("refused socket got no %s: %v", realtime.EventError, err)
 	}
@@ -85,7 +76,7 @@ func refusedConnect(t *testing.T, url string, opts *realtimetest.Options) (uint1
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := cl.WaitClosed(ctxT(t))
+	code, err := cl.WaitClosed(testkit.Context(t))
 	if err != nil {
 		t.Fatalf("refused socket not closed: %v", err)
 	}
@@ -114,7 +105,7 @@ func burst(t testing.TB, cl *realtimetest.Client, event string, n int) []realtim
 	}
 	out := make([]realtimetest.Message, n)
 	for i, id := range ids {
-		m, err := cl.WaitAck(ctxT(t), id)
+		m, err := cl.WaitAck(testkit.Context(t), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,53 +139,6 @@ func outcome(t testing.TB, acks []realtimetest.Message) (passed, limited int, mi
 		}
 	}
 	return passed, limited, minRetry
-}
-
-// eventually polls cond until it holds or a few seconds pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// jsonLines decodes the JSON lines written so far.
-func (b *syncBuffer) jsonLines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line is not JSON: %q", line)
-		}
-		out = append(out, m)
-	}
-	return out
 }
 
 // logRecord is one record a recHandler received, attributes resolved.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/internal/redistest"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -113,7 +114,7 @@ func TestRateLimitClusterRedisStore(t *testing.T) {
 		t.Fatalf("u1 on 5 sockets over 2 instances: %d of 20 passed, %d limited; want exactly 10", p, l)
 	}
 	// The count is in Redis, under the store's prefix.
-	n, err := c1.Get(ctxT(t), prefix+"limiter:user:u1").Int()
+	n, err := c1.Get(testkit.Context(t), prefix+"limiter:user:u1").Int()
 	if err != nil || n != 20 {
 		t.Fatalf("Redis counter = %d, %v; want 20 hits", n, err)
 	}
@@ -135,7 +136,7 @@ func TestRateLimitClusterRedisDownFailsOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	lim := limiter.New(store, limiter.Rate{Period: time.Minute, Limit: 3})
-	sink := &syncBuffer{}
+	sink := &testkit.LogBuffer{}
 	srv := clusterInstance(t, realtime.Config{Logger: slog.New(slog.NewJSONHandler(sink, nil))},
 		&middleware.ClusterLimit{Limiter: lim})
 	cl := realtimetest.MustDial(t, srv.URL("/"), as("u1"))
@@ -148,12 +149,12 @@ func TestRateLimitClusterRedisDownFailsOpen(t *testing.T) {
 	}
 	rs.Stop()
 	for i := range 5 {
-		if _, err := cl.Request(ctxT(t), "act", nil); err != nil {
+		if _, err := cl.Request(testkit.Context(t), "act", nil); err != nil {
 			t.Fatalf("event %d with Redis down: %v; want it let through", i, err)
 		}
 	}
 	var warnings int
-	for _, l := range sink.jsonLines(t) {
+	for _, l := range sink.JSONLines(t) {
 		if l["msg"] != "cluster rate limit unavailable; event let through" {
 			continue
 		}

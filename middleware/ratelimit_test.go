@@ -10,6 +10,7 @@ import (
 	"weak"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -105,7 +106,7 @@ func TestRateLimitPerEventBucketsIndependent(t *testing.T) {
 	}
 	passed := map[string]int{}
 	for id, ev := range ids {
-		m, err := cl.WaitAck(ctxT(t), id)
+		m, err := cl.WaitAck(testkit.Context(t), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,17 +146,17 @@ func TestRateLimitLifecycleEventsPass(t *testing.T) {
 	srv := realtimetest.NewServer(t, mux)
 	for range 3 {
 		cl := realtimetest.MustDial(t, srv.URL("/"), nil)
-		if _, err := cl.Request(ctxT(t), "ping", nil); err != nil {
+		if _, err := cl.Request(testkit.Context(t), "ping", nil); err != nil {
 			t.Fatalf("first event after connect: %v", err)
 		}
-		_, err := cl.Request(ctxT(t), "ping", nil)
+		_, err := cl.Request(testkit.Context(t), "ping", nil)
 		e := wantError(t, err, realtime.CodeRateLimit)
 		if retry, _ := e.Details.(map[string]any)["retryAfterMs"].(float64); retry < 900_000 {
 			t.Fatalf("retryAfterMs = %v for a token every 1000s", retry)
 		}
 		cl.Close()
 	}
-	eventually(t, "disconnect handlers", func() bool { return disconnects.Load() == 3 })
+	testkit.Eventually(t, "disconnect handlers", func() bool { return disconnects.Load() == 3 })
 	if connects.Load() != 3 {
 		t.Fatalf("connects = %d", connects.Load())
 	}
@@ -175,7 +176,7 @@ func spamMux(t *testing.T, opts middleware.RateLimitOpts) *realtimetest.Server {
 
 func mustEcho(t *testing.T, cl *realtimetest.Client) {
 	t.Helper()
-	got, err := cl.Request(ctxT(t), "echo", "alive")
+	got, err := cl.Request(testkit.Context(t), "echo", "alive")
 	if err != nil || string(got) != `"alive"` {
 		t.Fatalf("echo: %s, %v", got, err)
 	}
@@ -207,7 +208,7 @@ func TestRateLimitAbuseCloses(t *testing.T) {
 			if err := cl.Emit("spam", nil); err != nil {
 				t.Fatal(err)
 			}
-			code, err := cl.WaitClosed(ctxT(t))
+			code, err := cl.WaitClosed(testkit.Context(t))
 			if err != nil || code != realtime.ClosePolicy {
 				t.Fatalf("after one more refusal: close %d, %v; want 1008", code, err)
 			}
@@ -238,7 +239,7 @@ func TestRateLimitAbuseCloses(t *testing.T) {
 		mustEcho(t, cl)
 		// ...and the fifth within it closes.
 		_ = cl.Emit("spam", nil)
-		if code, err := cl.WaitClosed(ctxT(t)); code != realtime.ClosePolicy {
+		if code, err := cl.WaitClosed(testkit.Context(t)); code != realtime.ClosePolicy {
 			t.Fatalf("close %d, %v", code, err)
 		}
 	})
@@ -274,7 +275,7 @@ func TestRateLimitStateFreedWithSocket(t *testing.T) {
 	}
 	wp := <-grabbed
 	cl.Close()
-	eventually(t, "the closed socket (and its limiter state) to be collected", func() bool {
+	testkit.Eventually(t, "the closed socket (and its limiter state) to be collected", func() bool {
 		runtime.GC()
 		return wp.Value() == nil
 	})

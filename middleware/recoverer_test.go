@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -77,12 +78,12 @@ func TestRecoverer(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			event := "boom-" + tc.name
-			_, err := cl.Request(ctxT(t), event, nil)
+			_, err := cl.Request(testkit.Context(t), event, nil)
 			e := wantError(t, err, realtime.CodeInternal)
 			if e.Message != realtime.ErrInternal.Message || e.Details != nil || e.Event != event {
 				t.Fatalf("client error %+v, want only %q", e, realtime.ErrInternal.Message)
 			}
-			m, werr := cl.Wait(ctxT(t), realtime.EventError)
+			m, werr := cl.Wait(testkit.Context(t), realtime.EventError)
 			if werr != nil {
 				t.Fatal(werr)
 			}
@@ -124,7 +125,7 @@ func TestRecoverer(t *testing.T) {
 			}
 
 			// The socket keeps working.
-			got2, err := cl.Request(ctxT(t), "echo", "still here")
+			got2, err := cl.Request(testkit.Context(t), "echo", "still here")
 			if err != nil || string(got2) != `"still here"` {
 				t.Fatalf("after the panic: %s, %v", got2, err)
 			}
@@ -158,7 +159,7 @@ func TestRecovererOnConnect(t *testing.T) {
 		t.Fatalf("no panic line for the connect: %+v", rec.Records())
 	}
 	cl := realtimetest.MustDial(t, srv.URL("/"), as("fine"))
-	if _, err := cl.Request(ctxT(t), "echo", 1); err != nil {
+	if _, err := cl.Request(testkit.Context(t), "echo", 1); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -55,7 +56,7 @@ func TestRequestIDIsFreshSortableUUIDv7(t *testing.T) {
 	}
 	// One by one.
 	for i := range 20 {
-		raw, err := cl.Request(ctxT(t), "id", nil)
+		raw, err := cl.Request(testkit.Context(t), "id", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +79,7 @@ func TestRequestIDIsFreshSortableUUIDv7(t *testing.T) {
 	select {
 	case id := <-disconnectID:
 		next("disconnect", id)
-	case <-ctxT(t).Done():
+	case <-testkit.Context(t).Done():
 		t.Fatal("no disconnect")
 	}
 }
@@ -103,7 +104,7 @@ func TestRequestIDCannotBeSetByClient(t *testing.T) {
 	if err := cl.SendRaw([]byte(env)); err != nil {
 		t.Fatal(err)
 	}
-	m, err := cl.WaitAck(ctxT(t), id)
+	m, err := cl.WaitAck(testkit.Context(t), id)
 	if err != nil || m.Error != nil {
 		t.Fatalf("ack: %v %s", err, m.Raw)
 	}
@@ -119,11 +120,11 @@ func TestRequestIDCannotBeSetByClient(t *testing.T) {
 	if err := cl.SendRaw([]byte(env)); err != nil {
 		t.Fatal(err)
 	}
-	ack, err := cl.WaitAck(ctxT(t), id)
+	ack, err := cl.WaitAck(testkit.Context(t), id)
 	if err != nil || ack.Error == nil {
 		t.Fatalf("error ack: %v %s", err, ack.Raw)
 	}
-	ev, err := cl.WaitError(ctxT(t))
+	ev, err := cl.WaitError(testkit.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}

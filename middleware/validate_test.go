@@ -13,6 +13,7 @@ import (
 	"github.com/invopop/validation"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
@@ -54,7 +55,7 @@ func send(t *testing.T, cl *realtimetest.Client, event, data string) realtimetes
 	if err := cl.SendRaw([]byte(env + "}")); err != nil {
 		t.Fatal(err)
 	}
-	m, err := cl.WaitAck(ctxT(t), id)
+	m, err := cl.WaitAck(testkit.Context(t), id)
 	if err != nil {
 		t.Fatal(err)
 	}

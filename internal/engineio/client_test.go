@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/testkit"
 )
 
 // The clients of these tests speak Engine.IO v4 by hand, over raw HTTP
@@ -83,7 +84,7 @@ func newTestServer(t *testing.T, interval, timeout time.Duration, opts ...func(*
 		srv.CloseClientConnections()
 		srv.Close()
 		// Every session has ended and its handler has heard so.
-		waitFor(t, "every session to end", func() bool {
+		testkit.Eventually(t, "every session to end", func() bool {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			return len(h.closed) == h.opened
@@ -98,7 +99,7 @@ func (srv *testServer) url(query string) string { return srv.URL + "/engine.io/?
 func (srv *testServer) why(t *testing.T, sid string) link.Closed {
 	t.Helper()
 	var why link.Closed
-	waitFor(t, "the handler to hear that the session ended", func() bool {
+	testkit.Eventually(t, "the handler to hear that the session ended", func() bool {
 		srv.h.mu.Lock()
 		defer srv.h.mu.Unlock()
 		w, ok := srv.h.closed[sid]
@@ -106,18 +107,6 @@ func (srv *testServer) why(t *testing.T, sid string) link.Closed {
 		return ok
 	})
 	return why
-}
-
-// waitFor polls cond until it holds, failing the test after 10 seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // response is an HTTP answer, read whole.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/testkit"
 )
 
 // The cases of the Engine.IO v4 protocol's test suite
@@ -299,7 +300,7 @@ func TestSpecClientClose(t *testing.T) {
 		sid := openPolling(t, srv)
 		poll := make(chan response, 1)
 		go func() { poll <- do(t, http.MethodGet, srv.pollURL(sid), "") }()
-		waitFor(t, "the poll to wait", func() bool {
+		testkit.Eventually(t, "the poll to wait", func() bool {
 			s := srv.eio.session(sid)
 			s.mu.Lock()
 			defer s.mu.Unlock()
