@@ -21,62 +21,6 @@ import (
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
-func TestOrigin(t *testing.T) {
-	tests := []struct {
-		name    string
-		allowed []string
-		origin  string // "same" is the server's own origin
-		ok      bool
-	}{
-		{"default: same host", nil, "same", true},
-		{"default: no Origin", nil, "", true},
-		{"default: other host", nil, "http://evil.example", false},
-		{"default: same host, other scheme is still the host", nil, "https://same", true},
-		{"list: listed", []string{"https://app.example", "http://other.example"}, "https://app.example", true},
-		{"list: listed with a trailing slash", []string{"https://app.example/"}, "https://app.example", true},
-		{"list: not listed", []string{"https://app.example"}, "https://evil.example", false},
-		{"list: own host is not implied", []string{"https://app.example"}, "same", false},
-		{"list: no Origin", []string{"https://app.example"}, "", true},
-		{"star", []string{"*"}, "http://anything.example", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var connects atomic.Int32
-			mux := realtime.New(quiet(realtime.Config{AllowedOrigins: tt.allowed}))
-			mux.OnConnect(func(c *realtime.Ctx) error { connects.Add(1); return nil })
-			srv := realtimetest.NewServer(t, mux)
-			host := strings.TrimPrefix(srv.Server.URL, "http://")
-			h := http.Header{}
-			switch {
-			case tt.origin == "same":
-				h.Set("Origin", "http://"+host)
-			case strings.HasSuffix(tt.origin, "://same"):
-				h.Set("Origin", strings.TrimSuffix(tt.origin, "same")+host)
-			case tt.origin != "":
-				h.Set("Origin", tt.origin)
-			}
-			cl, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), &realtimetest.Options{Header: h})
-			if tt.ok {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				cl.Close()
-				return
-			}
-			if err == nil {
-				cl.Close()
-				t.Fatal("a disallowed origin was upgraded")
-			}
-			if !strings.Contains(err.Error(), "403") {
-				t.Fatalf("dial: %v, want HTTP 403", err)
-			}
-			if connects.Load() != 0 {
-				t.Fatal("a refused origin reached OnConnect")
-			}
-		})
-	}
-}
-
 func TestConnectionsPerIP(t *testing.T) {
 	var connects atomic.Int32
 	mux := realtime.New(quiet(realtime.Config{Limits: realtime.Limits{ConnectionsPerIP: 3}}))
