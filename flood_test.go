@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,25 +18,6 @@ import (
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
-
-// heapInuse returns runtime.MemStats.HeapInuse after a collection.
-func heapInuse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
-}
-
-func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-// growth returns after-before, or 0 when the heap shrank.
-func growth(before, after uint64) uint64 {
-	if after < before {
-		return 0
-	}
-	return after - before
-}
 
 // countingSchema counts how often the schema work (decoding and validating
 // an event's data) is done.
@@ -184,21 +164,7 @@ func TestErrorRepliesToANonReaderAreBounded(t *testing.T) {
 	if h := handled.Load(); h > int64(2*21845) {
 		t.Fatalf("%d envelopes handled: the server kept working for an evicted socket", h)
 	}
-	stillServesEcho(t, srv)
-}
-
-// stillServesEcho checks that a new socket is served by a mux with an echo
-// event and no auth.
-func stillServesEcho(t *testing.T, srv *realtimetest.Server) {
-	t.Helper()
-	cl, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil)
-	if err != nil {
-		t.Fatalf("the server no longer accepts sockets: %v", err)
-	}
-	defer cl.Close()
-	if got, err := cl.Request(testkit.Context(t), "echo", "alive"); err != nil || string(got) != `"alive"` {
-		t.Fatalf("a new socket is not served: %s, %v", got, err)
-	}
+	stillServes(t, srv)
 }
 
 // 500 connection attempts at once from one address: at most the per-address
@@ -314,7 +280,7 @@ func TestHandshakesThatNeverFinish(t *testing.T) {
 		half = append(half, nc)
 	}
 	// Meanwhile real clients still get in: the half handshakes hold no slot.
-	stillServesEcho(t, srv)
+	stillServes(t, srv)
 	for i, nc := range half {
 		if !closedWithin(nc, 5*time.Second) {
 			t.Fatalf("half handshake %d is still open after 5s (ReadHeaderTimeout 300ms)", i)

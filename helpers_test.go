@@ -9,6 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"fmt"
+	"runtime"
+
+	"net"
+	"net/http/httptest"
+
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
@@ -103,3 +109,81 @@ func receive[T any](t *testing.T, ch <-chan T, what string) T {
 func bg() context.Context { return context.Background() }
 
 func errorsAs(err error, target any) bool { return err != nil && errors.As(err, target) }
+
+// heapInuse returns runtime.MemStats.HeapInuse after a collection.
+func heapInuse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// growth returns after-before, or 0 when the heap shrank.
+func growth(before, after uint64) uint64 {
+	if after < before {
+		return 0
+	}
+	return after - before
+}
+
+// stillServes checks that the server answers a new socket.
+func stillServes(t *testing.T, srv *realtimetest.Server) {
+	t.Helper()
+	cl, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil)
+	if err != nil {
+		t.Fatalf("the server no longer accepts sockets: %v", err)
+	}
+	defer cl.Close()
+	got, err := cl.Request(testkit.Context(t), "echo", "alive")
+	if err != nil || string(got) != `"alive"` {
+		t.Fatalf("a new socket is not served: %s, %v", got, err)
+	}
+}
+
+// bindHeaderUser binds the user named by X-User, or none.
+func bindHeaderUser(c *realtime.Ctx) (*realtime.User, error) {
+	if id := c.Request().Header.Get("X-User"); id != "" {
+		return &realtime.User{ID: id}, nil
+	}
+	return nil, nil
+}
+
+// disconnect is one OnDisconnect: which socket, which user, why.
+type disconnect struct {
+	id, user string
+	reason   error
+}
+
+// smallBufferServer serves mux with a small kernel send buffer on every
+// accepted connection, so that a client that does not read blocks the
+// server's writes after a few kilobytes, and reports on served each time a
+// connection's ServeHTTP returns (its read loop is over).
+func smallBufferServer(t *testing.T, mux *realtime.Mux) (*realtimetest.Server, <-chan struct{}) {
+	t.Helper()
+	if err := mux.Start(bg()); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{}, 16)
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		served <- struct{}{}
+	}))
+	hs.Listener = smallBufferListener{hs.Listener}
+	hs.Start()
+	srv := &realtimetest.Server{Server: hs, Mux: mux}
+	t.Cleanup(srv.Close)
+	return srv, served
+}
+
+type smallBufferListener struct{ net.Listener }
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(8 << 10)
+	}
+	return c, err
+}

@@ -65,14 +65,6 @@ func hostileMux() *realtime.Mux {
 	return mux
 }
 
-// bindHeaderUser binds the user named by X-User, or none.
-func bindHeaderUser(c *realtime.Ctx) (*realtime.User, error) {
-	if id := c.Request().Header.Get("X-User"); id != "" {
-		return &realtime.User{ID: id}, nil
-	}
-	return nil, nil
-}
-
 // hostileRow is one bad input and its defined answer.
 type hostileRow struct {
 	name string
@@ -376,20 +368,6 @@ func checkRefusedConnect(t *testing.T, srv *realtimetest.Server, ns string, head
 		t.Fatalf("want one %s and nothing else, got %s", realtime.EventError, raws(evs))
 	}
 	checkNoInternals(t, string(evs[0].Raw))
-}
-
-// stillServes checks that the server answers a new socket.
-func stillServes(t *testing.T, srv *realtimetest.Server) {
-	t.Helper()
-	cl, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil)
-	if err != nil {
-		t.Fatalf("the server no longer accepts sockets: %v", err)
-	}
-	defer cl.Close()
-	got, err := cl.Request(testkit.Context(t), "echo", "alive")
-	if err != nil || string(got) != `"alive"` {
-		t.Fatalf("a new socket is not served: %s, %v", got, err)
-	}
 }
 
 // secretMarkers are strings the hostile server's handlers and hooks put in

@@ -3,9 +3,6 @@ package realtime_test
 import (
 	"encoding/json"
 	"errors"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"sync/atomic"
 	"testing"
@@ -157,37 +154,6 @@ func TestRefusedSocketRunsNoEvents(t *testing.T) {
 	if n := handled.Load(); n != 0 {
 		t.Fatalf("a refused socket had %d events handled", n)
 	}
-}
-
-// smallBufferServer serves mux with a small kernel send buffer on every
-// accepted connection, so that a client that does not read blocks the
-// server's writes after a few kilobytes, and reports on served each time a
-// connection's ServeHTTP returns (its read loop is over).
-func smallBufferServer(t *testing.T, mux *realtime.Mux) (*realtimetest.Server, <-chan struct{}) {
-	t.Helper()
-	if err := mux.Start(bg()); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{}, 16)
-	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mux.ServeHTTP(w, r)
-		served <- struct{}{}
-	}))
-	hs.Listener = smallBufferListener{hs.Listener}
-	hs.Start()
-	srv := &realtimetest.Server{Server: hs, Mux: mux}
-	t.Cleanup(srv.Close)
-	return srv, served
-}
-
-type smallBufferListener struct{ net.Listener }
-
-func (l smallBufferListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetWriteBuffer(8 << 10)
-	}
-	return c, err
 }
 
 // OnDisconnect runs when the client closes, with the reason, while the
