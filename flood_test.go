@@ -111,62 +111,6 @@ func TestInvalidEventFloodIsRateLimited(t *testing.T) {
 	}
 }
 
-// Without a rate limit, a client that sends garbage and never reads the
-// error replies does not make the server hold them without bound: its send
-// queue fills, and it is evicted with 1013.
-func TestErrorRepliesToANonReaderAreBounded(t *testing.T) {
-	left := make(chan error, 64)
-	var handled atomic.Int64
-	mux := realtime.New(quiet(realtime.Config{SendQueueBytes: 64 << 10}))
-	mux.Use(func(next realtime.Handler) realtime.Handler {
-		return func(c *realtime.Ctx) error {
-			if c.Kind() == realtime.KindEvent {
-				handled.Add(1)
-			}
-			return next(c)
-		}
-	})
-	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(json.RawMessage(c.Data())) })
-	mux.OnDisconnect(func(c *realtime.Ctx) error { left <- c.DisconnectReason(); return nil })
-	srv, _ := smallBufferServer(t, mux)
-	nc, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	before := heapInuse()
-	// 64 KiB frames of 21,845 garbage lines each, until the server gives
-	// up on the socket.
-	frame := []byte(strings.Repeat("{]\n", (64<<10)/3))
-	var sent int
-	for sent < 200 {
-		_ = nc.SetWriteDeadline(time.Now().Add(2 * time.Second))
-		if realtimetest.WriteText(nc, frame) != nil {
-			break
-		}
-		sent++
-	}
-	reason := receive(t, left, "the eviction")
-	var ce *realtime.CloseError
-	if !errorsAs(reason, &ce) || ce.Code != realtime.CloseTryAgainLater {
-		t.Fatalf("disconnect reason %v, want 1013", reason)
-	}
-	grew := growth(before, heapInuse())
-	t.Logf("%d frames (%d envelopes) written, %d handled before eviction; heap growth %s", sent, sent*21845, handled.Load(), mib(grew))
-	if grew > 32<<20 {
-		t.Fatalf("heap grew by %s", mib(grew))
-	}
-	if !closedWithin(nc, 5*time.Second) {
-		t.Fatal("the evicted connection is still open")
-	}
-	// Frames after the eviction are not handled: at most the frame being
-	// split when the queue overflowed is finished.
-	if h := handled.Load(); h > int64(2*21845) {
-		t.Fatalf("%d envelopes handled: the server kept working for an evicted socket", h)
-	}
-	stillServes(t, srv)
-}
-
 // 500 connection attempts at once from one address: at most the per-address
 // limit is upgraded, every other attempt gets 429 before any upgrade, memory
 // stays bounded, and the slots come back once the sockets close.

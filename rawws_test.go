@@ -274,3 +274,101 @@ func closedWithin(nc net.Conn, d time.Duration) bool {
 	var ne net.Error
 	return !(errors.As(err, &ne) && ne.Timeout())
 }
+
+// busyClient is a raw client that keeps sending events on its own goroutine
+// while the test reads what the server sends. A server that closes its end
+// with client data unread makes the kernel reset the connection; the
+// client's next write then fails and, like a WebSocket library, the client
+// drops the connection with whatever it had not read yet: the error and
+// the close frame.
+type busyClient struct {
+	rc   *rawConn
+	stop chan struct{}
+	done chan struct{}
+	sent int
+}
+
+// halt stops the sender and waits for it.
+func (b *busyClient) halt() {
+	select {
+	case <-b.stop:
+	default:
+		close(b.stop)
+	}
+	<-b.done
+}
+
+// untilClose reads envelopes until the server's close frame, returning the
+// envelopes and the frame; it answers the close as a client must, then
+// expects the server to end the TCP connection. It starts reading only
+// after a pause, as a busy client may: what the server sent must still be
+// there then.
+func (b *busyClient) untilClose(t *testing.T, within time.Duration) ([]rawEnvelope, *closeFrame) {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond)
+	deadline := time.Now().Add(within)
+	var got []rawEnvelope
+	for {
+		env, cf, err := b.rc.next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("after %d envelopes (%d events sent): the connection ended without a close frame: %v", len(got), b.sent, err)
+		}
+		if cf != nil {
+			b.halt()
+			payload := binary.BigEndian.AppendUint16(nil, 1000)
+			_ = b.rc.writeFrame(true, opClose, payload, true, 0)
+			if !closedWithin(b.rc.nc, 5*time.Second) {
+				t.Fatal("the server kept the connection open after the closing handshake")
+			}
+			return got, cf
+		}
+		got = append(got, env)
+	}
+}
+
+func startBusyClient(t *testing.T, nc net.Conn, frame string) *busyClient {
+	t.Helper()
+	return startBusy(t, &rawConn{t: t, nc: nc, br: bufio.NewReaderSize(nc, 64<<10)}, frame)
+}
+
+func startBusy(t *testing.T, rc *rawConn, frame string) *busyClient {
+	t.Helper()
+	nc := rc.nc
+	b := &busyClient{rc: rc, stop: make(chan struct{}), done: make(chan struct{})}
+	masked := encodeFrame(true, opText, []byte(frame), true, 0)
+	go func() {
+		defer close(b.done)
+		for {
+			select {
+			case <-b.stop:
+				return
+			default:
+			}
+			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := nc.Write(masked); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					continue // the server is not reading right now
+				}
+				// As WebSocket libraries do, a failed write ends the
+				// connection, with whatever was not read yet.
+				_ = nc.Close()
+				return
+			}
+			b.sent++
+			time.Sleep(200 * time.Microsecond) // busy, without starving the reader
+		}
+	}()
+	t.Cleanup(b.halt)
+	return b
+}
+
+func errorCodes(t *testing.T, envs []rawEnvelope) []string {
+	var codes []string
+	for _, e := range envs {
+		if e.Event == realtime.EventError {
+			codes = append(codes, e.errorData(t).Code)
+		}
+	}
+	return codes
+}
