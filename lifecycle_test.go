@@ -8,8 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"fmt"
+	"strings"
+
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/internal/testkit"
+	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -218,5 +222,35 @@ func TestLifecycleThroughMiddleware(t *testing.T) {
 	want := []string{"connect:$connect", "event:echo", "disconnect:$disconnect"}
 	if got := seen.get(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("middleware saw %q, want %q", got, want)
+	}
+}
+
+// A socket refused at connect that had already sent events gets its
+// UNAUTHORIZED error and the 4401 close, every time.
+func TestRefusedSocketThatKeepsSendingGetsItsCloseCode(t *testing.T) {
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.Use(middleware.Auth(func(c *realtime.Ctx) (*realtime.User, error) {
+		time.Sleep(5 * time.Millisecond) // the client's events pile up meanwhile
+		return nil, errors.New("bad token")
+	}))
+	mux.On("x", func(c *realtime.Ctx) error { return nil })
+	srv := realtimetest.NewServer(t, mux)
+	event := `{"event":"x","data":"` + strings.Repeat("a", 512) + `"}`
+	for i := range 20 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			nc, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			b := startBusyClient(t, nc, event)
+			envs, cf := b.untilClose(t, 10*time.Second)
+			if codes := errorCodes(t, envs); len(envs) != 1 || len(codes) != 1 || codes[0] != realtime.CodeUnauthorized {
+				t.Fatalf("before the close: %+v; want one UNAUTHORIZED error", envs)
+			}
+			if cf.code != realtime.CloseUnauthorized {
+				t.Fatalf("%v, want 4401", cf)
+			}
+		})
 	}
 }
