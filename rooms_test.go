@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"bytes"
+	"fmt"
+
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
@@ -189,5 +192,57 @@ func TestMaxRoomsPerSocket(t *testing.T) {
 	testkit.Request(t, cl, "join", "r3")
 	if got := string(testkit.Request(t, cl, "rooms", nil)); got != `["r2","r3"]` {
 		t.Fatalf("rooms after leave and join: %s", got)
+	}
+}
+
+// A socket that joins rooms without end is stopped at
+// Limits.MaxRoomsPerSocket (here the default, 100), and keeps being served.
+func TestRoomJoinFlood(t *testing.T) {
+	srv := realtimetest.NewServer(t, roomsMux(realtime.Config{}))
+	cl := dial(t, srv, "/")
+	// Frames of 100 joins, each answered before the next is sent: a single
+	// frame of 1,000 would make 1,900 replies, more than the send queue
+	// holds, and whether the client reads them fast enough would decide if
+	// it is evicted as a slow consumer (that case is TestErrorRepliesTo...).
+	const joins, perFrame = 1000, 100
+	ok, refused := 0, 0
+	for start := 0; start < joins; start += perFrame {
+		var frame bytes.Buffer
+		ids := make([]int64, perFrame)
+		for i := range ids {
+			ids[i] = cl.NextAckID()
+			fmt.Fprintf(&frame, `{"event":"join","data":"room-%d","id":%d}`+"\n", start+i, ids[i])
+		}
+		if err := cl.SendRaw(frame.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			m, err := cl.WaitAck(testkit.Context(t), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case m.Error == nil:
+				ok++
+			case m.Error.Code == realtime.CodeForbidden:
+				refused++
+			default:
+				t.Fatalf("join: %s", m.Raw)
+			}
+		}
+	}
+	max := realtime.DefaultMaxRoomsPerSocket
+	if ok != max || refused != joins-max {
+		t.Fatalf("%d joins accepted, %d refused; want %d and %d", ok, refused, max, joins-max)
+	}
+	var rooms []string
+	if err := json.Unmarshal(testkit.Request(t, cl, "rooms", nil), &rooms); err != nil || len(rooms) != max {
+		t.Fatalf("in %d rooms (%v), want %d", len(rooms), err, max)
+	}
+	// Leaving one frees a place.
+	testkit.Request(t, cl, "leave", "room-0")
+	testkit.Request(t, cl, "join", "room-999")
+	if _, err := cl.Request(testkit.Context(t), "join", "room-998"); err == nil {
+		t.Fatal("a 101st room was joined")
 	}
 }

@@ -19,46 +19,6 @@ import (
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
-func TestConnectionsPerIP(t *testing.T) {
-	var connects atomic.Int32
-	mux := realtime.New(quiet(realtime.Config{Limits: realtime.Limits{ConnectionsPerIP: 3}}))
-	mux.OnConnect(func(c *realtime.Ctx) error { connects.Add(1); return nil })
-	srv := realtimetest.NewServer(t, mux)
-	var open []*realtimetest.Client
-	for range 3 {
-		open = append(open, dial(t, srv, "/"))
-	}
-	_, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil)
-	if err == nil || !strings.Contains(err.Error(), "429") {
-		t.Fatalf("4th connection: %v, want HTTP 429", err)
-	}
-	// Raw dials count the same.
-	if _, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), nil); err == nil || !strings.Contains(err.Error(), "429") {
-		t.Fatalf("4th raw connection: %v, want HTTP 429", err)
-	}
-	if connects.Load() != 3 {
-		t.Fatalf("%d connects, want 3", connects.Load())
-	}
-	open[0].Close()
-	// The slot frees once the server has seen the close.
-	var again *realtimetest.Client
-	testkit.Eventually(t, "a slot to free", func() bool {
-		cl, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil)
-		if err != nil {
-			if !strings.Contains(err.Error(), "429") {
-				t.Fatalf("dial: %v", err)
-			}
-			return false
-		}
-		again = cl
-		return true
-	})
-	defer again.Close()
-	if _, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil); err == nil || !strings.Contains(err.Error(), "429") {
-		t.Fatalf("over the limit again: %v, want HTTP 429", err)
-	}
-}
-
 func TestShutdown(t *testing.T) {
 	const queued = 300
 	var disconnects atomic.Int32

@@ -1,22 +1,124 @@
 package realtime_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"fmt"
-	"net"
-	"net/http/httptest"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"strings"
+	"sync/atomic"
+
+	"context"
+	"encoding/json"
+	"net"
+	"net/http/httptest"
+	"sync"
 
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
 )
+
+// Every limit is configurable, and the zero Config gets safe defaults:
+// bounded payloads, connections per address, rooms per socket, send queue,
+// event rate, heartbeat and write and handshake timeouts.
+func TestLimitsHaveSafeDefaults(t *testing.T) {
+	c := realtime.New(realtime.Config{}).Config()
+	for _, d := range []struct {
+		name     string
+		got, max int64
+	}{
+		{"MaxPayloadBytes", int64(c.MaxPayloadBytes), 1 << 20},
+		{"Limits.ConnectionsPerIP", int64(c.Limits.ConnectionsPerIP), 100},
+		{"Limits.MaxRoomsPerSocket", int64(c.Limits.MaxRoomsPerSocket), 1000},
+		{"Limits.EventsPerSecond", int64(c.Limits.EventsPerSecond), 100},
+		{"Limits.Burst", int64(c.Limits.Burst), 200},
+		{"SendQueueBytes", int64(c.SendQueueBytes), 16 << 20},
+		{"PingInterval+PingTimeout (s)", int64((c.PingInterval + c.PingTimeout) / time.Second), 120},
+		{"WriteTimeout (s)", int64(c.WriteTimeout / time.Second), 60},
+		{"HandshakeTimeout (s)", int64(c.HandshakeTimeout / time.Second), 60},
+	} {
+		if d.got <= 0 || d.got > d.max {
+			t.Errorf("default %s = %d: want a limit in (0, %d]", d.name, d.got, d.max)
+		}
+	}
+	// The values the protocol documents.
+	if c.MaxPayloadBytes != 64<<10 || c.Limits.ConnectionsPerIP != 20 || c.Limits.MaxRoomsPerSocket != 100 ||
+		c.SendQueueBytes != 1<<20 || c.PingInterval != 25*time.Second || c.PingTimeout != 20*time.Second {
+		t.Fatalf("defaults %+v", c)
+	}
+	// Each is taken as given.
+	set := realtime.New(realtime.Config{MaxPayloadBytes: 1000, SendQueueBytes: 7000, WriteTimeout: time.Second, HandshakeTimeout: 2 * time.Second,
+		Limits: realtime.Limits{ConnectionsPerIP: 3, MaxRoomsPerSocket: 4, EventsPerSecond: 5, Burst: 6}}).Config()
+	if set.MaxPayloadBytes != 1000 || set.SendQueueBytes != 7000 || set.WriteTimeout != time.Second || set.HandshakeTimeout != 2*time.Second ||
+		set.Limits != (realtime.Limits{ConnectionsPerIP: 3, MaxRoomsPerSocket: 4, EventsPerSecond: 5, Burst: 6}) {
+		t.Fatalf("configured %+v", set)
+	}
+	// And each bites where it is set (the payload, connection and room
+	// limits are exercised at their configured values by
+	// TestHostileInputMatrix, TestConnectionsPerIP and TestMaxRoomsPerSocket;
+	// here, the send queue).
+	left := make(chan error, 4)
+	mux := realtime.New(quiet(realtime.Config{SendQueueBytes: 1024}))
+	mux.On("burst", func(c *realtime.Ctx) error {
+		// Socket.Emit queues (Ctx.Reply would write on this goroutine
+		// while the queue is empty, and wait for the client instead).
+		for i := range 1000 {
+			_ = c.Socket().Emit("n", i)
+		}
+		return nil
+	})
+	mux.OnDisconnect(func(c *realtime.Ctx) error { left <- c.DisconnectReason(); return nil })
+	srv := realtimetest.NewServer(t, mux)
+	rc := dialRawConn(t, srv.URL("/"), nil)
+	_ = rc.text(`{"event":"burst"}`)
+	var ce *realtime.CloseError
+	if r := receive(t, left, "the eviction"); !errorsAs(r, &ce) || ce.Code != realtime.CloseTryAgainLater {
+		t.Fatalf("1000 replies into a queue of 1 KiB: %v, want 1013", r)
+	}
+}
+
+// Limits.ConnectionsPerIP bites at its value: the next handshake from the
+// address, by either client, gets HTTP 429 before any upgrade or connect,
+// and a slot frees once the server has seen a socket close.
+func TestConnectionsPerIP(t *testing.T) {
+	var connects atomic.Int32
+	mux := realtime.New(quiet(realtime.Config{Limits: realtime.Limits{ConnectionsPerIP: 3}}))
+	mux.OnConnect(func(c *realtime.Ctx) error { connects.Add(1); return nil })
+	srv := realtimetest.NewServer(t, mux)
+	var open []*realtimetest.Client
+	for range 3 {
+		open = append(open, dial(t, srv, "/"))
+	}
+	_, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil)
+	if err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("4th connection: %v, want HTTP 429", err)
+	}
+	// Raw dials count the same.
+	if _, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/"), nil); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("4th raw connection: %v, want HTTP 429", err)
+	}
+	if connects.Load() != 3 {
+		t.Fatalf("%d connects, want 3", connects.Load())
+	}
+	open[0].Close()
+	// The slot frees once the server has seen the close.
+	var again *realtimetest.Client
+	testkit.Eventually(t, "a slot to free", func() bool {
+		cl, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil)
+		if err != nil {
+			if !strings.Contains(err.Error(), "429") {
+				t.Fatalf("dial: %v", err)
+			}
+			return false
+		}
+		again = cl
+		return true
+	})
+	defer again.Close()
+	if _, err := realtimetest.Dial(testkit.Context(t), srv.URL("/"), nil); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("over the limit again: %v, want HTTP 429", err)
+	}
+}
 
 // 500 connection attempts at once from one address: at most the per-address
 // limit is upgraded, every other attempt gets 429 before any upgrade, memory
@@ -159,57 +261,5 @@ func TestHandshakesThatNeverFinish(t *testing.T) {
 	t.Logf("silent socket closed after %v (PingInterval+PingTimeout 300ms)", time.Since(start))
 	if !closedWithin(silent, 5*time.Second) {
 		t.Fatal("the silent socket's connection is still open")
-	}
-}
-
-// A socket that joins rooms without end is stopped at
-// Limits.MaxRoomsPerSocket (here the default, 100), and keeps being served.
-func TestRoomJoinFlood(t *testing.T) {
-	srv := realtimetest.NewServer(t, roomsMux(realtime.Config{}))
-	cl := dial(t, srv, "/")
-	// Frames of 100 joins, each answered before the next is sent: a single
-	// frame of 1,000 would make 1,900 replies, more than the send queue
-	// holds, and whether the client reads them fast enough would decide if
-	// it is evicted as a slow consumer (that case is TestErrorRepliesTo...).
-	const joins, perFrame = 1000, 100
-	ok, refused := 0, 0
-	for start := 0; start < joins; start += perFrame {
-		var frame bytes.Buffer
-		ids := make([]int64, perFrame)
-		for i := range ids {
-			ids[i] = cl.NextAckID()
-			fmt.Fprintf(&frame, `{"event":"join","data":"room-%d","id":%d}`+"\n", start+i, ids[i])
-		}
-		if err := cl.SendRaw(frame.Bytes()); err != nil {
-			t.Fatal(err)
-		}
-		for _, id := range ids {
-			m, err := cl.WaitAck(testkit.Context(t), id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			switch {
-			case m.Error == nil:
-				ok++
-			case m.Error.Code == realtime.CodeForbidden:
-				refused++
-			default:
-				t.Fatalf("join: %s", m.Raw)
-			}
-		}
-	}
-	max := realtime.DefaultMaxRoomsPerSocket
-	if ok != max || refused != joins-max {
-		t.Fatalf("%d joins accepted, %d refused; want %d and %d", ok, refused, max, joins-max)
-	}
-	var rooms []string
-	if err := json.Unmarshal(testkit.Request(t, cl, "rooms", nil), &rooms); err != nil || len(rooms) != max {
-		t.Fatalf("in %d rooms (%v), want %d", len(rooms), err, max)
-	}
-	// Leaving one frees a place.
-	testkit.Request(t, cl, "leave", "room-0")
-	testkit.Request(t, cl, "join", "room-999")
-	if _, err := cl.Request(testkit.Context(t), "join", "room-998"); err == nil {
-		t.Fatal("a 101st room was joined")
 	}
 }
