@@ -226,3 +226,20 @@ func TestNotFoundHandler(t *testing.T) {
 		t.Fatalf("want only the custom reply, got %s", raws(evs))
 	}
 }
+
+// Namespace names may not hold ':', which cluster topics use as a
+// separator: with namespaces /a and /a:b, ToUser("b:x") in /a and user x in
+// /a:b shared the topic user:/a:b:x, and a message crossed namespaces
+// between instances.
+func TestNamespaceNamesCannotCollideInClusterTopics(t *testing.T) {
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.Route(realtime.Route{Namespace: "/a:b", Events: map[string]realtime.Event{
+		"x": {Handler: func(*realtime.Ctx) error { return nil }}}})
+	if err := mux.Start(bg()); err == nil || !strings.Contains(err.Error(), `"/a:b" holds a ":"`) {
+		t.Fatalf("Start: %v, want the colon refused", err)
+	}
+	msg := mustPanic(t, "Namespace(\"/a:b\")", func() { realtime.New(realtime.Config{}).Namespace("/a:b", nil) })
+	if !strings.Contains(msg, ":") {
+		t.Fatalf("panic %q", msg)
+	}
+}

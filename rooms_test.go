@@ -9,8 +9,13 @@ import (
 	"bytes"
 	"fmt"
 
+	"bufio"
+	"net/http"
+	"time"
+
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/internal/testkit"
+	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
@@ -162,18 +167,6 @@ func TestRoomsAndTargets(t *testing.T) {
 	})
 }
 
-func TestSetUserOnlyAtConnect(t *testing.T) {
-	srv := realtimetest.NewServer(t, roomsMux(realtime.Config{}))
-	cl := dialAs(t, srv, "/", "u1")
-	got := string(testkit.Request(t, cl, "setUser", nil))
-	if !strings.Contains(got, "connect") {
-		t.Fatalf("SetUser in an event: %s, want an error about the connect event", got)
-	}
-	if who := string(testkit.Request(t, cl, "whoami", nil)); who != `"u1"` {
-		t.Fatalf("user after SetUser attempt: %s", who)
-	}
-}
-
 func TestMaxRoomsPerSocket(t *testing.T) {
 	srv := realtimetest.NewServer(t, roomsMux(realtime.Config{Limits: realtime.Limits{MaxRoomsPerSocket: 2}}))
 	cl := dial(t, srv, "/")
@@ -244,5 +237,126 @@ func TestRoomJoinFlood(t *testing.T) {
 	testkit.Request(t, cl, "join", "room-999")
 	if _, err := cl.Request(testkit.Context(t), "join", "room-998"); err == nil {
 		t.Fatal("a 101st room was joined")
+	}
+}
+
+// guardedRooms is an application whose "join" event guards the room "vip":
+// only the user "admin" may join it. Every way a client might get in is
+// tried; none works.
+func guardedRooms() *realtime.Mux {
+	type joinReq struct {
+		Room string `json:"room"`
+	}
+	roomOf := func(c *realtime.Ctx) string {
+		var j joinReq
+		_ = c.Bind(&j)
+		return j.Room
+	}
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.Use(middleware.RequestID, middleware.Auth(bindHeaderUser), middleware.Validate, middleware.Guard)
+	mux.Handle("join", realtime.Event{
+		Schema: realtime.JSON[joinReq](),
+		Guard:  func(c *realtime.Ctx) (bool, error) { return roomOf(c) != "vip" || c.UserID() == "admin", nil },
+		Handler: realtime.Typed(func(c *realtime.Ctx, j joinReq) error {
+			return c.Join(j.Room)
+		}),
+	})
+	mux.On("say", realtime.Typed(func(c *realtime.Ctx, j struct {
+		Room string `json:"room"`
+		Text string `json:"text"`
+	}) error {
+		if !c.Socket().InRoom(j.Room) {
+			return c.Error(realtime.CodeForbidden, "not in that room", nil)
+		}
+		return c.ToRoom(j.Room).Emit("said", j.Text)
+	}))
+	mux.On("rooms", func(c *realtime.Ctx) error { return c.Ack(c.Socket().Rooms()) })
+	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(json.RawMessage(c.Data())) })
+	mux.Route(realtime.Route{Namespace: "/admin",
+		Guard:  func(c *realtime.Ctx) (bool, error) { return c.UserID() == "admin", nil },
+		Events: map[string]realtime.Event{"join": {Handler: func(c *realtime.Ctx) error { return c.Join("vip") }}},
+	})
+	return mux
+}
+
+// A room a guard denies cannot be joined by any path: not by the guarded
+// event with the room spelled differently (escapes, duplicate keys, key
+// case), not by another event name, a reserved one or a batch, and not by
+// a namespace whose route guard refuses the socket, even when the client
+// sends its events before the refusal is known.
+func TestGuardDeniedRoomCannotBeJoined(t *testing.T) {
+	mux := guardedRooms()
+	srv := realtimetest.NewServer(t, mux)
+	admin := dialAs(t, srv, "/", "admin")
+	testkit.Request(t, admin, "join", map[string]string{"room": "vip"})
+
+	intruder := dialAs(t, srv, "/", "mallory")
+	attempts := []string{
+		`{"event":"join","data":{"room":"vip"}}`,
+		`{"event":"join","data":{"room":"v\u0069p"}}`,
+		`{"event":"join","data":{"room":"lobby","room":"vip"}}`,
+		`{"event":"join","data":{"ROOM":"vip"}}`,
+		`{"event":"join","data":{"Room":"lobby","room":"vip"}}`,
+		`{"event":"Join","data":{"room":"vip"}}`,
+		`{"event":"join\u0000","data":{"room":"vip"}}`,
+		`{"event":"$connect","data":{"room":"vip"}}`,
+		`{"event":"__loly:join","data":{"room":"vip"}}`,
+		`{"event":"join","event":"join","data":{"room":"vip"}}`,
+		`{"event":"join","data":"vip"}`,
+		`{"event":"join","data":["vip"]}`,
+		strings.Repeat(`{"event":"join","data":{"room":"vip"}}`+"\n", 50),
+	}
+	for _, a := range attempts {
+		if err := intruder.SendRaw([]byte(a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncEcho(t, intruder)
+	if got := string(testkit.Request(t, intruder, "rooms", nil)); got != "[]" {
+		t.Fatalf("the intruder is in %s", got)
+	}
+	// The route guard of /admin refuses the socket; events pipelined right
+	// behind the handshake are never run.
+	rc, err := realtimetest.DialRaw(testkit.Context(t), srv.URL("/admin"), http.Header{"X-User": {"mallory"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	for range 20 {
+		_ = realtimetest.WriteText(rc, []byte(`{"event":"join"}`))
+	}
+	raw := &rawConn{t: t, nc: rc, br: bufio.NewReader(rc)}
+	for {
+		env, cf, err := raw.next(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cf != nil {
+			if cf.code != realtime.CloseForbidden {
+				t.Fatalf("/admin: %v, want 4403", cf)
+			}
+			break
+		}
+		if env.Event != realtime.EventError {
+			t.Fatalf("/admin sent the refused socket %s", env.Raw)
+		}
+	}
+	users, err := mux.In("/").ToRoom("vip").Users(bg())
+	if err != nil || len(users) != 1 || users[0] != "admin" {
+		t.Fatalf("vip room: %v, %v; want only admin", users, err)
+	}
+	// Nothing said in the room reaches the intruder.
+	testkit.Request(t, admin, "say", map[string]string{"room": "vip", "text": "secret plans"})
+	if _, err := admin.Wait(testkit.Context(t), "said"); err != nil {
+		t.Fatal(err)
+	}
+	syncEcho(t, intruder)
+	for _, m := range intruder.Events() {
+		if m.Event == "said" {
+			t.Fatalf("the intruder heard %s", m.Raw)
+		}
+	}
+	if _, err := intruder.Request(testkit.Context(t), "say", map[string]string{"room": "vip", "text": "hi"}); err == nil {
+		t.Fatal("the intruder spoke in the vip room")
 	}
 }
