@@ -15,6 +15,8 @@ import (
 	"net"
 	"net/http/httptest"
 
+	"strings"
+
 	"github.com/lolyjs/realtime"
 	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/realtimetest"
@@ -186,4 +188,13 @@ func (l smallBufferListener) Accept() (net.Conn, error) {
 		_ = tc.SetWriteBuffer(8 << 10)
 	}
 	return c, err
+}
+
+func raws(ms []realtimetest.Message) string {
+	var b strings.Builder
+	for _, m := range ms {
+		b.Write(m.Raw)
+		b.WriteByte(' ')
+	}
+	return b.String()
 }

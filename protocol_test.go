@@ -1,10 +1,8 @@
 package realtime_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,110 +36,6 @@ func protocolMux(cfg realtime.Config) *realtime.Mux {
 	})
 	mux.On("seq", func(c *realtime.Ctx) error { return c.Reply("seq", json.RawMessage(c.Data())) })
 	return mux
-}
-
-func TestBadInput(t *testing.T) {
-	srv := realtimetest.NewServer(t, protocolMux(realtime.Config{}))
-	long := strings.Repeat("e", realtime.MaxEventNameBytes+1)
-	tests := []struct {
-		name    string
-		frame   string
-		binary  bool
-		code    string
-		event   string
-		details map[string]any
-		// ack is the id whose ack must carry the error too (0: none).
-		ack int64
-		// noAck is an id that must not be acked.
-		noAck int64
-	}{
-		{name: "malformed JSON", frame: `{"event":"echo",`, code: realtime.CodeBadMessage},
-		{name: "not an object", frame: `["echo"]`, code: realtime.CodeBadMessage},
-		{name: "missing event", frame: `{"data":1}`, code: realtime.CodeBadMessage},
-		{name: "null event", frame: `{"event":null,"data":1}`, code: realtime.CodeBadMessage},
-		{name: "empty event", frame: `{"event":""}`, code: realtime.CodeBadMessage},
-		{name: "event not a string, acked", frame: `{"event":5,"id":900}`, code: realtime.CodeBadMessage, ack: 900},
-		{name: "typed data of the wrong type", frame: `{"event":"typed","data":{"n":"x"},"id":901}`,
-			code: realtime.CodeBadPayload, event: "typed", details: map[string]any{"n": "must be an integer"}, ack: 901},
-		{name: "bound data of the wrong type", frame: `{"event":"bind","data":{"s":5},"id":902}`,
-			code: realtime.CodeBadPayload, event: "bind", details: map[string]any{"s": "must be a string"}, ack: 902},
-		{name: "unknown event", frame: `{"event":"nope"}`, code: realtime.CodeUnknownEvent, event: "nope"},
-		{name: "unknown event, acked", frame: `{"event":"nope","id":903}`, code: realtime.CodeUnknownEvent, event: "nope", ack: 903},
-		{name: "reserved prefix", frame: `{"event":"__loly:x"}`, code: realtime.CodeBadMessage, event: "__loly:x"},
-		{name: "lifecycle name", frame: `{"event":"$connect"}`, code: realtime.CodeBadMessage, event: "$connect"},
-		{name: "lifecycle name, acked", frame: `{"event":"$disconnect","id":904}`, code: realtime.CodeBadMessage, event: "$disconnect", ack: 904},
-		{name: "binary frame", frame: `{"event":"echo"}`, binary: true, code: realtime.CodeBadMessage},
-		{name: "invalid UTF-8", frame: "{\"event\":\"echo\",\"data\":\"\xff\xfe\"}", code: realtime.CodeBadMessage},
-		{name: "ack id 0", frame: `{"event":"echo","id":0}`, code: realtime.CodeBadMessage, event: "echo"},
-		{name: "ack id -1", frame: `{"event":"echo","id":-1}`, code: realtime.CodeBadMessage, event: "echo"},
-		{name: "ack id 1.5", frame: `{"event":"echo","id":1.5}`, code: realtime.CodeBadMessage, event: "echo"},
-		{name: "ack id string", frame: `{"event":"echo","id":"7"}`, code: realtime.CodeBadMessage, event: "echo", noAck: 7},
-		{name: "event name of 129 bytes", frame: `{"event":"` + long + `"}`, code: realtime.CodeBadMessage},
-		{name: "event name of 128 bytes is only unknown", frame: `{"event":"` + long[1:] + `"}`,
-			code: realtime.CodeUnknownEvent, event: long[1:]},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cl := dial(t, srv, "/")
-			var err error
-			if tt.binary {
-				err = cl.SendBinary([]byte(tt.frame))
-			} else {
-				err = cl.SendRaw([]byte(tt.frame))
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The same socket still serves a valid request, and once its
-			// ack is back everything caused by the bad frame has arrived.
-			syncEcho(t, cl)
-			evs := cl.Events()
-			if len(evs) != 1 || evs[0].Event != realtime.EventError {
-				t.Fatalf("want exactly one %s, got %d envelopes: %s", realtime.EventError, len(evs), raws(evs))
-			}
-			e, err := evs[0].ErrorData()
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkError(t, e, tt.code, tt.event, tt.details)
-			if tt.ack > 0 {
-				m, err := cl.WaitAck(testkit.Context(t), tt.ack)
-				if err != nil {
-					t.Fatalf("error ack: %v", err)
-				}
-				if m.Error == nil {
-					t.Fatalf("ack %d carries no error: %s", tt.ack, m.Raw)
-				}
-				checkError(t, m.Error, tt.code, tt.event, tt.details)
-			}
-			if tt.noAck > 0 {
-				done, cancel := context.WithCancel(context.Background())
-				cancel()
-				if m, err := cl.WaitAck(done, tt.noAck); err == nil {
-					t.Fatalf("id %d was acked: %s", tt.noAck, m.Raw)
-				}
-			}
-		})
-	}
-}
-
-func raws(ms []realtimetest.Message) string {
-	var b strings.Builder
-	for _, m := range ms {
-		b.Write(m.Raw)
-		b.WriteByte(' ')
-	}
-	return b.String()
-}
-
-func checkError(t *testing.T, e *realtime.Error, code, event string, details map[string]any) {
-	t.Helper()
-	if e.Code != code || e.Event != event || e.Message == "" {
-		t.Errorf("error = {code %q, event %q, message %q}, want {code %q, event %q, some message}", e.Code, e.Event, e.Message, code, event)
-	}
-	if details != nil && !reflect.DeepEqual(e.Details, details) {
-		t.Errorf("details = %#v, want %#v", e.Details, details)
-	}
 }
 
 // Several envelopes in one frame are handled in order, a bad one among them
@@ -268,38 +162,6 @@ func TestServerCoalescesFrames(t *testing.T) {
 	}
 	if biggest < 2 {
 		t.Fatalf("200 queued emits arrived in %d frames of one envelope each: no coalescing", len(fc.frames))
-	}
-}
-
-func TestOversizedFrameCloses1009(t *testing.T) {
-	const limit = 1024
-	srv := realtimetest.NewServer(t, protocolMux(realtime.Config{MaxPayloadBytes: limit}))
-	cl := dial(t, srv, "/")
-	frameOf := func(size int, id int64) []byte {
-		head := `{"event":"echo","id":` + strconv.FormatInt(id, 10) + `,"data":"`
-		pad := size - len(head) - len(`"}`)
-		return []byte(head + strings.Repeat("x", pad) + `"}`)
-	}
-	at := frameOf(limit, 1)
-	if len(at) != limit {
-		t.Fatalf("frame is %d bytes", len(at))
-	}
-	if err := cl.SendRaw(at); err != nil {
-		t.Fatal(err)
-	}
-	m, err := cl.WaitAck(testkit.Context(t), 1)
-	if err != nil || m.Error != nil || len(m.Data) != limit-len(`{"event":"echo","id":1,"data":}`) {
-		t.Fatalf("a frame of exactly MaxPayloadBytes: ack %s, %v", m.Raw, err)
-	}
-	if err := cl.SendRaw(frameOf(limit+1, 2)); err != nil {
-		t.Fatal(err)
-	}
-	code, err := cl.WaitClosed(testkit.Context(t))
-	if err != nil || code != realtime.CloseTooBig {
-		t.Fatalf("close code %d (%v), want %d", code, err, realtime.CloseTooBig)
-	}
-	if _, err := cl.WaitAck(context.Background(), 2); err == nil {
-		t.Fatal("the oversized frame was handled")
 	}
 }
 
