@@ -198,3 +198,20 @@ func raws(ms []realtimetest.Message) string {
 	}
 	return b.String()
 }
+
+// serve starts mux, serves h (which mounts it) on loopback, and returns the
+// server's ws:// base URL; the mux shuts down with the test.
+func serve(t *testing.T, mux *realtime.Mux, h http.Handler) string {
+	t.Helper()
+	if err := mux.Start(bg()); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(h)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(bg(), 5*time.Second)
+		defer cancel()
+		_ = mux.Shutdown(ctx)
+		hs.Close()
+	})
+	return "ws" + strings.TrimPrefix(hs.URL, "http")
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -19,6 +18,8 @@ import (
 	"github.com/lolyjs/realtime/realtimetest"
 )
 
+// Shutdown closes every socket with 1001 after what was queued for it, runs
+// each OnDisconnect before it returns, and refuses new handshakes with 503.
 func TestShutdown(t *testing.T) {
 	const queued = 300
 	var disconnects atomic.Int32
@@ -70,21 +71,8 @@ func chatMux(cfg realtime.Config) *realtime.Mux {
 	return mux
 }
 
-func serve(t *testing.T, mux *realtime.Mux, h http.Handler) string {
-	t.Helper()
-	if err := mux.Start(bg()); err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(h)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(bg(), 5*time.Second)
-		defer cancel()
-		_ = mux.Shutdown(ctx)
-		hs.Close()
-	})
-	return "ws" + strings.TrimPrefix(hs.URL, "http")
-}
-
+// The mux serves under a router's pattern (chi) and behind
+// http.StripPrefix, with Path empty or "/".
 func TestMounting(t *testing.T) {
 	t.Run("chi", func(t *testing.T) {
 		mux := chatMux(realtime.Config{})
