@@ -15,6 +15,7 @@ import (
 	"github.com/invopop/validation"
 
 	"github.com/lolyjs/realtime"
+	"github.com/lolyjs/realtime/internal/siotest"
 	"github.com/lolyjs/realtime/internal/testkit"
 	"github.com/lolyjs/realtime/middleware"
 	"github.com/lolyjs/realtime/realtimetest"
@@ -33,8 +34,9 @@ func bearer(tok string) *realtimetest.Options {
 	return &realtimetest.Options{Header: http.Header{"Authorization": {"Bearer " + tok}}}
 }
 
-// Seed acceptance test 4: the auth hook prevents identity spoofing.
-func TestAcceptance4AuthPreventsSpoofing(t *testing.T) {
+// Acceptance test 4 of the seed checklist: the auth hook prevents identity
+// spoofing.
+func TestAuthHookPreventsIdentitySpoofing(t *testing.T) {
 	mux := realtime.New(realtime.Config{})
 	mux.Use(middleware.RequestID, middleware.Recoverer, middleware.AuthWithOpts(middleware.AuthOpts{Hook: tokenAuth, Required: true}), middleware.Validate)
 	type claim struct {
@@ -116,6 +118,42 @@ func TestAcceptance4AuthPreventsSpoofing(t *testing.T) {
 	}
 }
 
+// Acceptance test 4 of the seed checklist, with socket.io-client: a client
+// authenticated as u1 that claims u2 in its payload and its query acts, is
+// listed and is addressed as u1.
+func TestSocketIOAuthHookPreventsIdentitySpoofing(t *testing.T) {
+	srv := realtimetest.NewServer(t, sioMux(t, realtime.Config{}, nil))
+	url := srv.Server.URL
+	realU2 := siotest.Start(t, "listen", map[string]any{"url": url, "token": "t-u2", "event": "dm", "expect": 1})
+	spoofer := siotest.Start(t, "listen", map[string]any{"url": url, "token": "t-u1", "query": map[string]string{"userId": "u2"},
+		"event": "dm", "expect": 0, "waitMs": 1500})
+	for _, c := range []*siotest.Client{realU2, spoofer} {
+		if l := c.Next(t); l["step"] != "ready" {
+			t.Fatalf("listener: %s", siotest.JSON(l))
+		}
+	}
+	lines := siotest.Run(t, "send", map[string]any{"url": url, "token": "t-u1", "query": map[string]string{"userId": "u2"},
+		"events": [][]any{
+			{"whoami", map[string]string{"userId": "u2"}},
+			{"online", map[string]string{"userId": "u2"}},
+			{"dm", map[string]string{"to": "u2", "text": "for u2", "userId": "u2"}},
+		}})
+	answers := siotest.Step(t, lines, "answers")["value"].([]any)
+	if answers[0] != "u1" {
+		t.Fatalf("whoami = %v", answers[0])
+	}
+	if got := siotest.JSON(answers[1]); got != `["u1","u2"]` {
+		t.Fatalf("online = %s", got)
+	}
+	got := siotest.JSON(realU2.Next(t)["value"])
+	if got != `[{"from":"u1","text":"for u2"}]` {
+		t.Fatalf("u2 got %s", got)
+	}
+	if got := siotest.JSON(spoofer.Next(t)["value"]); got != "[]" {
+		t.Fatalf("a message for u2 reached the client claiming u2: %s", got)
+	}
+}
+
 type incr struct {
 	By   int `json:"by"`
 	Meta struct {
@@ -132,9 +170,9 @@ func (i incr) Validate() error {
 	)
 }
 
-// Seed acceptance test 5: an invalid schema gives __loly:error and the
-// handler does not run.
-func TestAcceptance5InvalidSchema(t *testing.T) {
+// Acceptance test 5 of the seed checklist: an invalid schema gives
+// __loly:error and the handler does not run.
+func TestInvalidSchemaGetsAnErrorAndSkipsTheHandler(t *testing.T) {
 	var runs atomic.Int64
 	mux := realtime.New(realtime.Config{})
 	mux.Use(middleware.RequestID, middleware.Recoverer, middleware.Validate)
@@ -180,10 +218,37 @@ func TestAcceptance5InvalidSchema(t *testing.T) {
 	}
 }
 
-// Seed acceptance test 6: the rate limit blocks spam, per socket and per
-// event, without touching other sockets, and lets events through again once
-// the bucket refills.
-func TestAcceptance6RateLimit(t *testing.T) {
+// Acceptance test 5 of the seed checklist, with socket.io-client: an
+// invalid payload gives __loly:error BAD_PAYLOAD with field details and the
+// handler never runs.
+func TestSocketIOInvalidSchemaGetsAnErrorAndSkipsTheHandler(t *testing.T) {
+	var runs atomic.Int64
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.Use(middleware.RequestID, middleware.Validate)
+	mux.Route(realtime.Route{Namespace: "/chat", Events: map[string]realtime.Event{
+		"join": {Schema: realtime.JSON[joinReq](), Handler: realtime.Typed(func(c *realtime.Ctx, j joinReq) error {
+			runs.Add(1)
+			return c.Ack(map[string]any{"joined": j.Room})
+		})},
+	}})
+	srv := realtimetest.NewServer(t, mux)
+	lines := siotest.Run(t, "invalid", map[string]any{"url": srv.Server.URL})
+	e := siotest.Step(t, lines, "event")["value"].(map[string]any)
+	if e["code"] != realtime.CodeBadPayload || siotest.JSON(e["details"]) != `{"room":"cannot be blank"}` {
+		t.Fatalf("__loly:error = %s", siotest.JSON(e))
+	}
+	if got := siotest.JSON(siotest.Step(t, lines, "valid")["value"]); got != `{"joined":"ok"}` {
+		t.Fatalf("valid join = %s", got)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want once (for the valid event only)", n)
+	}
+}
+
+// Acceptance test 6 of the seed checklist: the rate limit blocks spam, per
+// socket and per event, without touching other sockets, and lets events
+// through again once the bucket refills.
+func TestRateLimitBlocksSpam(t *testing.T) {
 	mux := realtime.New(realtime.Config{})
 	mux.Use(middleware.RequestID, middleware.RateLimit(middleware.RateLimitOpts{}))
 	ok := func(c *realtime.Ctx) error { return nil }
@@ -251,9 +316,25 @@ func TestAcceptance6RateLimit(t *testing.T) {
 	}
 }
 
-// Seed acceptance test 7: logs include namespace, socketId, event and
-// requestId, and the requestId is the one in the client's error object.
-func TestAcceptance7Logs(t *testing.T) {
+// Acceptance test 6 of the seed checklist, with socket.io-client: a burst
+// passes up to the bucket and the rest gets RATE_LIMIT with retryAfterMs.
+func TestSocketIORateLimitBlocksSpam(t *testing.T) {
+	srv := realtimetest.NewServer(t, sioMux(t, realtime.Config{}, &realtime.Rate{EventsPerSecond: 1, Burst: 10}))
+	l := siotest.Step(t, siotest.Run(t, "ratelimit", map[string]any{"url": srv.Server.URL, "token": "t-u1", "n": 40}), "burst")
+	passed, limited := l["passed"].(float64), l["limited"].(float64)
+	if passed < 10 || passed > 12 || passed+limited != 40 {
+		t.Fatalf("burst of 40 with a bucket of 10: %s", siotest.JSON(l))
+	}
+	sample := l["sample"].(map[string]any)["error"].(map[string]any)
+	if sample["details"].(map[string]any)["retryAfterMs"].(float64) <= 0 {
+		t.Fatalf("RATE_LIMIT without retryAfterMs: %s", siotest.JSON(sample))
+	}
+}
+
+// Acceptance test 7 of the seed checklist: logs include namespace,
+// socketId, event and requestId, and the requestId is the one in the
+// client's error object.
+func TestLogsCarryNamespaceSocketEventAndRequestID(t *testing.T) {
 	sink := &testkit.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mux := realtime.New(realtime.Config{Logger: log})
@@ -336,5 +417,34 @@ func TestAcceptance7Logs(t *testing.T) {
 	}
 	if !sawHandler || !sawConnect || !sawDisconnect {
 		t.Fatalf("handler line %v, connect line %v, disconnect line %v", sawHandler, sawConnect, sawDisconnect)
+	}
+}
+
+// Acceptance test 7 of the seed checklist, with socket.io-client: every log
+// line of an event has namespace, socketId, event and requestId, the one the
+// client got.
+func TestSocketIOLogsCarryNamespaceSocketEventAndRequestID(t *testing.T) {
+	sink := &testkit.LogBuffer{}
+	log := slog.New(slog.NewJSONHandler(sink, nil))
+	srv := realtimetest.NewServer(t, sioMux(t, realtime.Config{}, nil, middleware.Logger(log)))
+	lines := siotest.Run(t, "invalid", map[string]any{"url": srv.Server.URL, "token": "t-secret-9"})
+	e := siotest.Step(t, lines, "event")["value"].(map[string]any)
+	srv.Close()
+	found := false
+	for _, l := range sink.JSONLines(t) {
+		if strings.Contains(siotest.JSON(l), "t-secret-9") {
+			t.Fatalf("credential in a log line: %v", l)
+		}
+		for _, k := range []string{"namespace", "socketId", "event", "requestId"} {
+			if v, _ := l[k].(string); v == "" {
+				t.Fatalf("log line without %s: %v", k, l)
+			}
+		}
+		if l["requestId"] == e["requestId"] && l["outcome"] == realtime.CodeBadPayload && l["namespace"] == "/chat" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no log line with the client's requestId %v", e["requestId"])
 	}
 }
