@@ -247,3 +247,74 @@ func TestMiddlewareConnectRefusals(t *testing.T) {
 		t.Fatalf("allowed join: %v", err)
 	}
 }
+
+// tag is a middleware that records name before and /name after the rest.
+func tag(tr *trail, name string) func(realtime.Handler) realtime.Handler {
+	return func(next realtime.Handler) realtime.Handler {
+		return func(c *realtime.Ctx) error {
+			if c.Kind() != realtime.KindEvent {
+				return next(c)
+			}
+			tr.add(name)
+			err := next(c)
+			tr.add("/" + name)
+			return err
+		}
+	}
+}
+
+func handlerTag(tr *trail, name string) realtime.Handler {
+	return func(c *realtime.Ctx) error {
+		tr.add(name)
+		return nil
+	}
+}
+
+// during sends an event, waits for its ack and returns what the trail
+// recorded meanwhile (the trail is reset first). The handler must leave the
+// ack to the mux, which sends it once the whole chain has returned.
+func (tr *trail) during(t *testing.T, cl *realtimetest.Client, event string) []string {
+	t.Helper()
+	tr.mu.Lock()
+	tr.list = nil
+	tr.mu.Unlock()
+	if _, err := cl.Request(testkit.Context(t), event, nil); err != nil {
+		t.Fatalf("%s: %v", event, err)
+	}
+	return tr.get()
+}
+
+// Stages from Use, With and Group nest around the handler in the order they
+// were declared, and unwind in reverse.
+func TestMiddlewareComposition(t *testing.T) {
+	var tr trail
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.Use(tag(&tr, "a"), tag(&tr, "b"))
+	mux.Use(tag(&tr, "c"))
+	mux.On("plain", handlerTag(&tr, "h"))
+	mux.With(tag(&tr, "w")).On("with", handlerTag(&tr, "h"))
+	mux.Group(func(r *realtime.Mux) {
+		r.Use(tag(&tr, "g"))
+		r.On("grouped", handlerTag(&tr, "h"))
+		r.With(tag(&tr, "w")).On("groupedWith", handlerTag(&tr, "h"))
+	})
+	mux.On("after", handlerTag(&tr, "h"))
+	srv := realtimetest.NewServer(t, mux)
+	cl := dial(t, srv, "/")
+
+	tests := []struct {
+		event string
+		want  string
+	}{
+		{"plain", "a b c h /c /b /a"},
+		{"with", "a b c w h /w /c /b /a"},
+		{"grouped", "a b c g h /g /c /b /a"},
+		{"groupedWith", "a b c g w h /w /g /c /b /a"},
+		{"after", "a b c h /c /b /a"},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(tr.during(t, cl, tt.event), " "); got != tt.want {
+			t.Errorf("%s ran %q, want %q", tt.event, got, tt.want)
+		}
+	}
+}
