@@ -375,7 +375,7 @@ func TestLoggerSocketAttributesOncePerSocket(t *testing.T) {
 	const rounds = 5
 	for range rounds {
 		for _, cl := range clients {
-			if _, err := cl.Request(ctxT(t), "ping", nil); err != nil {
+			if _, err := cl.Request(testkit.Context(t), "ping", nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -385,7 +385,7 @@ func TestLoggerSocketAttributesOncePerSocket(t *testing.T) {
 			lines := rec.find(msg, "socketId", cl.SocketID)
 			if msg == "event" {
 				// The handler acks before the Logger writes its line.
-				eventually(t, "the event lines", func() bool {
+				testkit.Eventually(t, "the event lines", func() bool {
 					lines = rec.find(msg, "socketId", cl.SocketID)
 					return len(lines) == rounds
 				})
