@@ -74,6 +74,6 @@ if [ "$micro" = 1 ]; then
 fi
 
 echo "run.sh: workloads"
-./bin/realtime-bench run -servers realtime,realtime-min,centrifuge,socketio \
+./bin/realtime-bench run -servers realtime,realtime-min,realtime-history,centrifuge,socketio \
 	-redis "$redis_url" -redis-pid "$redis_pid" -socketio socketio \
 	-out results/results.json -md results/results.md "$@"
