@@ -6,13 +6,14 @@ import (
 	"github.com/lolyjs/realtime/history"
 	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/internal/relay"
+	"github.com/lolyjs/realtime/internal/rooms"
 )
 
 // Kinds of topic: a whole namespace, a room, or a user.
 const (
-	topicNamespace byte = 'n'
-	topicRoom      byte = 'r'
-	topicUser      byte = 'u'
+	topicNamespace = rooms.KindNamespace
+	topicRoom      = rooms.KindRoom
+	topicUser      = rooms.KindUser
 )
 
 // topic is what a broker topic this instance subscribed to stands for.
@@ -39,7 +40,7 @@ func (s *server) interest(ctx context.Context, name string, t topic) {
 // disinterest drops a topic once no local socket needs it.
 func (s *server) disinterest(name string) {
 	if s.subs != nil {
-		s.subs.Drop(name, func(t topic) bool { return t.kind == topicNamespace || t.ns.localCount(t.kind, t.name) > 0 })
+		s.subs.Drop(name, func(t topic) bool { return t.kind == topicNamespace || t.ns.members.Count(t.kind, t.name) > 0 })
 	}
 }
 

@@ -7,11 +7,12 @@ import (
 
 	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/internal/relay"
+	"github.com/lolyjs/realtime/internal/rooms"
 )
 
 // targetSocket is the kind of a Target of one socket by id. Its operations
 // travel on the namespace topic, to which every instance is subscribed.
-const targetSocket byte = 's'
+const targetSocket = rooms.KindSocket
 
 // ToSocket narrows a namespace Target to the socket with the given id (see
 // Socket.ID; a Socket.IO client knows it as socket.id), on whichever
@@ -68,35 +69,6 @@ func (t Target) Leave(room string) error {
 	return t.control(&relay.Control{Op: relay.OpLeave, Room: room})
 }
 
-// each calls fn for the local sockets of a target (for targetSocket, name
-// is the socket's id), except the socket with id except. ns.mu is held.
-func (ns *namespace) each(kind byte, name, except string, fn func(*Socket)) {
-	var set map[*Socket]struct{}
-	switch kind {
-	case topicNamespace:
-		for id, sock := range ns.sockets {
-			if id != except {
-				fn(sock)
-			}
-		}
-		return
-	case targetSocket:
-		if sock := ns.sockets[name]; sock != nil && name != except {
-			fn(sock)
-		}
-		return
-	case topicRoom:
-		set = ns.rooms[name]
-	case topicUser:
-		set = ns.users[name]
-	}
-	for sock := range set {
-		if sock.id != except {
-			fn(sock)
-		}
-	}
-}
-
 // checkRoom is the check of a room name.
 func checkRoom(room string) error {
 	if room == "" || len(room) > 256 {
@@ -133,9 +105,7 @@ func (ns *namespace) control(kind byte, name, except string, c *relay.Control) i
 		kind, name = targetSocket, c.Socket
 	}
 	var socks []*Socket
-	ns.mu.RLock()
-	ns.each(kind, name, except, func(s *Socket) { socks = append(socks, s) })
-	ns.mu.RUnlock()
+	ns.members.Each(kind, name, except, func(s *Socket) { socks = append(socks, s) })
 	var msg *link.Message
 	for _, s := range socks {
 		switch c.Op {

@@ -1,12 +1,12 @@
 package realtime
 
 import (
-	"sort"
+	"slices"
 	"sync"
 
 	"github.com/lolyjs/realtime/internal/catchup"
 	"github.com/lolyjs/realtime/internal/link"
-	"github.com/lolyjs/realtime/internal/presence"
+	"github.com/lolyjs/realtime/internal/rooms"
 	"github.com/lolyjs/realtime/internal/wire"
 )
 
@@ -35,8 +35,7 @@ type endpoint struct {
 }
 
 // namespace holds the events of one namespace and its local sockets, rooms
-// and users. The event tables are read-only once the mux has started; the
-// membership tables are guarded by mu.
+// and users. The event tables are read-only once the mux has started.
 type namespace struct {
 	name     string
 	srv      *server
@@ -50,16 +49,8 @@ type namespace struct {
 
 	connect, disconnect, notFound, invalid *endpoint
 
-	mu      sync.RWMutex
-	sockets map[string]*Socket // by id
-	rooms   map[string]map[*Socket]struct{}
-	users   map[string]map[*Socket]struct{}
-	// roomUsers counts each user's local sockets per room, so presence
-	// changes only when a user's first socket joins or last one leaves.
-	roomUsers map[string]map[string]int
-	// counts holds the last presence count sent to each room in counts
-	// mode, for the sockets that join it.
-	counts map[string]*link.Message
+	// members are the namespace's local sockets, rooms and users.
+	members *rooms.Table[*Socket]
 
 	// logMu orders the appends and deliveries of a single instance's rooms
 	// with history; router delivers them (see recovery.go).
@@ -73,11 +64,7 @@ func (s *server) namespace(name string, base *Mux) *namespace {
 		srv:     s,
 		base:    base,
 		events:  make(map[string]*endpoint),
-		sockets: make(map[string]*Socket),
-		rooms:   make(map[string]map[*Socket]struct{}),
-		users:   make(map[string]map[*Socket]struct{}),
-
-		roomUsers: make(map[string]map[string]int),
+		members: rooms.New((*Socket).deliver, (*Socket).userID),
 	}
 	ns.initRouter()
 	s.namespaces[name] = ns
@@ -186,21 +173,8 @@ func (ns *namespace) accept(h Handler) Handler {
 }
 
 func (ns *namespace) add(sock *Socket) {
+	first := ns.members.Add(&sock.member)
 	u := sock.User()
-	first := false
-	ns.mu.Lock()
-	ns.sockets[sock.id] = sock
-	if u != nil {
-		set := ns.users[u.ID]
-		if set == nil {
-			set = make(map[*Socket]struct{})
-			ns.users[u.ID] = set
-			first = true
-		}
-		set[sock] = struct{}{}
-	}
-	sock.member = true
-	ns.mu.Unlock()
 	if u == nil {
 		return
 	}
@@ -210,96 +184,25 @@ func (ns *namespace) add(sock *Socket) {
 	}
 }
 
-// presenceSnapshot appends this namespace's presence entries, from the
-// local tables.
-func (ns *namespace) presenceSnapshot(out []presence.Entry) []presence.Entry {
-	ns.mu.RLock()
-	defer ns.mu.RUnlock()
-	e := presence.Entry{NS: ns.name}
-	for uid := range ns.users {
-		e.Users = append(e.Users, uid)
-	}
-	out = append(out, e)
-	for room, users := range ns.roomUsers {
-		e := presence.Entry{NS: ns.name, Room: room}
-		for uid := range users {
-			e.Users = append(e.Users, uid)
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-// countRoomUser adds delta to a user's local socket count in a room and
-// reports whether the user appeared (0 to 1) or disappeared (1 to 0). Call
-// with ns.mu held.
-func (ns *namespace) countRoomUser(room, uid string, delta int) bool {
-	users := ns.roomUsers[room]
-	if users == nil {
-		users = make(map[string]int)
-		ns.roomUsers[room] = users
-	}
-	n := users[uid] + delta
-	if n <= 0 {
-		delete(users, uid)
-		if len(users) == 0 {
-			delete(ns.roomUsers, room)
-		}
-		return true
-	}
-	users[uid] = n
-	return n == 1 && delta > 0
-}
-
 // remove takes a socket out of the namespace, its rooms and its user, and
 // drops the cluster subscriptions nobody local needs any more.
 func (ns *namespace) remove(sock *Socket) {
-	ns.mu.Lock()
-	if !sock.member {
-		ns.mu.Unlock()
+	empty, gone, ok := ns.members.Remove(&sock.member)
+	if !ok {
 		return
 	}
-	sock.member = false
-	delete(ns.sockets, sock.id)
-	var emptied, gone, left []string // topics; rooms the user left ("": the namespace); rooms emptied
-	u := sock.User()
-	sock.mu.Lock()
-	rooms := sock.rooms
-	sock.rooms = nil
-	sock.mu.Unlock()
-	for room := range rooms {
-		if set := ns.rooms[room]; set != nil {
-			delete(set, sock)
-			if len(set) == 0 {
-				delete(ns.rooms, room)
-				delete(ns.counts, room)
-				emptied = append(emptied, roomTopic(ns.name, room))
-				left = append(left, room)
-			}
-		}
-		if u != nil && ns.countRoomUser(room, u.ID, -1) {
-			gone = append(gone, room)
-		}
+	uid := sock.userID()
+	for _, room := range empty {
+		ns.srv.disinterest(roomTopic(ns.name, room))
 	}
-	if u != nil {
-		if set := ns.users[u.ID]; set != nil {
-			delete(set, sock)
-			if len(set) == 0 {
-				delete(ns.users, u.ID)
-				emptied = append(emptied, userTopic(ns.name, u.ID))
-				gone = append(gone, "")
-			}
-		}
+	if slices.Contains(gone, "") {
+		ns.srv.disinterest(userTopic(ns.name, uid))
 	}
-	ns.mu.Unlock()
-	for _, t := range emptied {
-		ns.srv.disinterest(t)
-	}
-	for _, room := range left {
+	for _, room := range empty {
 		ns.router.Forget(room)
 	}
 	for _, room := range gone {
-		ns.srv.syncPresence(ns.name, room, u.ID)
+		ns.srv.syncPresence(ns.name, room, uid)
 	}
 }
 
@@ -308,59 +211,30 @@ func (ns *namespace) join(sock *Socket, room string) error {
 	if err := checkRoom(room); err != nil {
 		return err
 	}
-	ns.mu.Lock()
-	if !sock.member {
-		ns.mu.Unlock()
+	out, appeared := ns.members.Join(&sock.member, room, ns.srv.cfg.Limits.MaxRoomsPerSocket, sock.closing.Load())
+	switch out {
+	case rooms.Unlisted:
 		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: link.ErrClosed}
-	}
-	if sock.closing.Load() {
-		ns.mu.Unlock()
-		return nil
-	}
-	sock.mu.Lock()
-	if _, ok := sock.rooms[room]; ok {
-		sock.mu.Unlock()
-		ns.mu.Unlock()
-		return nil
-	}
-	if max := ns.srv.cfg.Limits.MaxRoomsPerSocket; max > 0 && len(sock.rooms) >= max {
-		sock.mu.Unlock()
-		ns.mu.Unlock()
+	case rooms.Full:
 		return &Error{Code: CodeForbidden, Message: "too many rooms for one socket"}
+	case rooms.Already, rooms.Closing:
+		return nil
 	}
-	if sock.rooms == nil {
-		sock.rooms = make(map[string]struct{})
-	}
-	sock.rooms[room] = struct{}{}
-	sock.mu.Unlock()
-	set := ns.rooms[room]
-	if set == nil {
-		set = make(map[*Socket]struct{})
-		ns.rooms[room] = set
-	}
-	set[sock] = struct{}{}
-	if m := ns.counts[room]; m != nil {
-		sock.deliver(m) // the room's count, before any later one
-	}
-	u := sock.User()
-	appeared := u != nil && ns.countRoomUser(room, u.ID, +1)
-	ns.mu.Unlock()
+	uid := sock.userID()
 	if appeared {
-		ns.srv.syncPresence(ns.name, room, u.ID)
+		ns.srv.syncPresence(ns.name, room, uid)
 	}
 	name := roomTopic(ns.name, room)
 	ns.srv.interest(sock.Context(), name, topic{ns: ns, kind: topicRoom, name: room})
 	// The socket may have left meanwhile (closed from another goroutine),
 	// before the subscription or the presence entry was made: undo them.
-	ns.mu.RLock()
-	empty, gone := len(ns.rooms[room]) == 0, appeared && ns.roomUsers[room][u.ID] == 0
-	ns.mu.RUnlock()
+	empty, gone := ns.members.Vacant(room, uid)
 	if empty {
 		ns.srv.disinterest(name)
 		ns.router.Forget(room)
 	}
-	if gone {
-		ns.srv.syncPresence(ns.name, room, u.ID)
+	if appeared && gone {
+		ns.srv.syncPresence(ns.name, room, uid)
 	}
 	if sock.session != "" {
 		sock.saveSession(0)
@@ -370,31 +244,13 @@ func (ns *namespace) join(sock *Socket, room string) error {
 
 // leave removes a socket from a room.
 func (ns *namespace) leave(sock *Socket, room string) error {
-	ns.mu.Lock()
-	sock.mu.Lock()
-	_, ok := sock.rooms[room]
-	delete(sock.rooms, room)
-	sock.mu.Unlock()
-	empty, gone := false, false
-	u := sock.User()
-	if ok {
-		if set := ns.rooms[room]; set != nil {
-			delete(set, sock)
-			if len(set) == 0 {
-				delete(ns.rooms, room)
-				delete(ns.counts, room)
-				empty = true
-			}
-		}
-		gone = u != nil && ns.countRoomUser(room, u.ID, -1)
-	}
-	ns.mu.Unlock()
+	ok, empty, gone := ns.members.Leave(&sock.member, room)
 	if empty {
 		ns.srv.disinterest(roomTopic(ns.name, room))
 		ns.router.Forget(room)
 	}
 	if gone {
-		ns.srv.syncPresence(ns.name, room, u.ID)
+		ns.srv.syncPresence(ns.name, room, sock.userID())
 	}
 	if ok && sock.session != "" {
 		sock.saveSession(0)
@@ -403,71 +259,8 @@ func (ns *namespace) leave(sock *Socket, room string) error {
 }
 
 // deliver queues a message for the local sockets of a target, except the
-// socket with id except. The links it calls never block nor take ns.mu.
+// socket with id except. The links it calls never block nor take a lock of
+// the namespace's.
 func (ns *namespace) deliver(kind byte, name, except string, msg *link.Message) {
-	ns.mu.RLock()
-	ns.each(kind, name, except, func(sock *Socket) { sock.deliver(msg) })
-	ns.mu.RUnlock()
-}
-
-// deliverCount queues a room's presence count for its local sockets, and
-// keeps it for those that join later.
-func (ns *namespace) deliverCount(room string, m *link.Message) {
-	ns.mu.Lock()
-	defer ns.mu.Unlock()
-	set := ns.rooms[room]
-	if len(set) == 0 {
-		return
-	}
-	if ns.counts == nil {
-		ns.counts = make(map[string]*link.Message)
-	}
-	ns.counts[room] = m
-	for sock := range set {
-		sock.deliver(m)
-	}
-}
-
-// localUsers returns the ids of the users with a socket in the target.
-func (ns *namespace) localUsers(kind byte, name string) []string {
-	ns.mu.RLock()
-	seen := make(map[string]struct{})
-	switch kind {
-	case topicNamespace:
-		for id := range ns.users {
-			seen[id] = struct{}{}
-		}
-	case topicRoom:
-		for sock := range ns.rooms[name] {
-			if u := sock.User(); u != nil {
-				seen[u.ID] = struct{}{}
-			}
-		}
-	case topicUser:
-		if len(ns.users[name]) > 0 {
-			seen[name] = struct{}{}
-		}
-	}
-	ns.mu.RUnlock()
-	out := make([]string, 0, len(seen))
-	for id := range seen {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// localCount returns how many local sockets the target has.
-func (ns *namespace) localCount(kind byte, name string) int {
-	ns.mu.RLock()
-	defer ns.mu.RUnlock()
-	switch kind {
-	case topicNamespace:
-		return len(ns.sockets)
-	case topicRoom:
-		return len(ns.rooms[name])
-	case topicUser:
-		return len(ns.users[name])
-	}
-	return 0
+	ns.members.Deliver(kind, name, except, msg)
 }

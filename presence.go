@@ -142,7 +142,7 @@ func (s *server) startPresence() (*presence.EventsConfig, error) {
 		Local: s.presenceLocal, Audience: s.presenceAudience,
 		Deliver: func(ns, room string, m *link.Message) {
 			if m.Event == EventPresenceCount {
-				s.namespaces[ns].deliverCount(room, m)
+				s.namespaces[ns].members.DeliverCount(room, m)
 			} else {
 				s.namespaces[ns].deliver(topicRoom, room, "", m)
 			}
@@ -183,15 +183,9 @@ func (s *server) syncPresence(ns, room, user string) {
 // presenceLocal reports whether a user has a socket here in a namespace
 // (room "") or a room.
 func (s *server) presenceLocal(name, room, user string) bool {
-	ns := s.namespaces[name]
-	ns.mu.RLock()
-	defer ns.mu.RUnlock()
-	if room == "" {
-		return len(ns.users[user]) > 0
-	}
-	return ns.roomUsers[room][user] > 0
+	return s.namespaces[name].members.Present(room, user)
 }
 
 func (s *server) presenceAudience(name, room string) bool {
-	return s.namespaces[name].localCount(topicRoom, room) > 0
+	return s.namespaces[name].members.Count(topicRoom, room) > 0
 }

@@ -322,7 +322,7 @@ func (s *Socket) stale(o output) bool {
 	if o.msg == nil || o.msg.Pos == "" {
 		return false
 	}
-	if _, in := s.rooms[o.msg.Room]; !in {
+	if !s.member.In(o.msg.Room) {
 		return true
 	}
 	return !o.replay && o.msg.Seq <= s.replayCut

@@ -260,7 +260,7 @@ func (s *server) startCluster(ctx context.Context) error {
 func (s *server) presenceSnapshot() []presence.Entry {
 	var out []presence.Entry
 	for _, name := range s.order {
-		out = s.namespaces[name].presenceSnapshot(out)
+		out = s.namespaces[name].members.Snapshot(name, out)
 	}
 	return out
 }

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
-	"sort"
 	"sync"
 	"sync/atomic"
 
 	"github.com/google/uuid"
 
 	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/rooms"
 	"github.com/lolyjs/realtime/internal/wire"
 )
 
@@ -32,8 +32,9 @@ type Socket struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	user    atomic.Pointer[User]
-	// member is guarded by ns.mu: the socket is listed in its namespace.
-	member bool
+	// member is the socket's side of its namespace's membership table: its
+	// rooms.
+	member rooms.Member[*Socket]
 
 	// holding is set while the connect runs: what the socket is sent
 	// meanwhile waits in held, so that a socket refused at connect never
@@ -47,7 +48,6 @@ type Socket struct {
 	closeAt  *link.Closed // a Close made while the connect ran
 	refusing bool         // the error handler is writing a refusal
 	refusal  []byte       // the error object it wrote
-	rooms    map[string]struct{}
 	locals   map[any]any
 
 	// In a namespace with history (see recovery.go): the socket's session,
@@ -74,6 +74,7 @@ func newSocket(ns *namespace, l link.Conn, r *http.Request, ip string) *Socket {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Socket{id: uuid.NewString(), ns: ns, link: l, req: r, ip: ip, ctx: ctx, cancel: cancel}
 	s.replier, _ = l.(link.Replier)
+	s.member.Init(s, s.id)
 	return s
 }
 
@@ -121,24 +122,10 @@ func (s *Socket) Context() context.Context { return s.ctx }
 func (s *Socket) Limits() Limits { return s.ns.srv.cfg.Limits }
 
 // Rooms returns the rooms the socket is in, sorted.
-func (s *Socket) Rooms() []string {
-	s.mu.Lock()
-	out := make([]string, 0, len(s.rooms))
-	for r := range s.rooms {
-		out = append(out, r)
-	}
-	s.mu.Unlock()
-	sort.Strings(out)
-	return out
-}
+func (s *Socket) Rooms() []string { return s.member.Rooms() }
 
 // InRoom reports whether the socket is in the room.
-func (s *Socket) InRoom(room string) bool {
-	s.mu.Lock()
-	_, ok := s.rooms[room]
-	s.mu.Unlock()
-	return ok
-}
+func (s *Socket) InRoom(room string) bool { return s.member.In(room) }
 
 // Join adds the socket to a room, in the cluster too: once Join returns,
 // emits to the room from any instance reach the socket. If the broker cannot
@@ -350,14 +337,15 @@ func (s *Socket) refuse(ctx *Ctx, e *Error) {
 // disconnect runs the disconnect event of a socket that was connected, then
 // frees what it held: rooms, user, presence, subscriptions, its context.
 func (s *Socket) disconnect(reason error) {
-	if s.member && s.session != "" {
+	listed := s.member.Listed()
+	if listed && s.session != "" {
 		if s.closing.Load() {
 			s.dropSession() // closed by the application: not to be recovered
 		} else {
 			s.saveSession(s.ns.window())
 		}
 	}
-	if s.member {
+	if listed {
 		ctx := acquireCtx(s, KindDisconnect, EventDisconnect)
 		ctx.endpoint = &s.ns.disconnect.Event
 		ctx.reason = reason

@@ -150,5 +150,5 @@ func (t Target) Users(ctx context.Context) ([]string, error) {
 		}
 		return users, nil
 	}
-	return t.ns.localUsers(t.kind, t.name), nil
+	return t.ns.members.Users(t.kind, t.name), nil
 }
