@@ -20,6 +20,7 @@ import (
 	"github.com/lolyjs/realtime/internal/native"
 	"github.com/lolyjs/realtime/internal/presence"
 	"github.com/lolyjs/realtime/internal/publish"
+	"github.com/lolyjs/realtime/internal/recovery"
 	"github.com/lolyjs/realtime/internal/socketio"
 	"github.com/lolyjs/realtime/internal/wsconn"
 	"github.com/lolyjs/realtime/store"
@@ -334,7 +335,7 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sock := newSocket(ns, c, r, ip)
 	if q := r.URL.Query(); q.Has("session") && ns.keepsHistory() {
-		sock.recover = &recovery{session: q.Get("session"), offset: q.Get("offset")}
+		sock.recover = &recovery.Request{Session: q.Get("session"), Offset: q.Get("offset")}
 	}
 	c.Serve(nativePeer{sock})
 }

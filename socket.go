@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/recovery"
 	"github.com/lolyjs/realtime/internal/rooms"
 	"github.com/lolyjs/realtime/internal/wire"
 )
@@ -54,7 +55,7 @@ type Socket struct {
 	// its position when it started, and how a recovery went.
 	session        string
 	sessionPos     string
-	recover        *recovery
+	recover        *recovery.Request
 	recovered      bool
 	recoveryReason string
 	replayCut      uint64 // guarded by mu

@@ -5,6 +5,7 @@ import (
 
 	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/internal/native"
+	"github.com/lolyjs/realtime/internal/recovery"
 	"github.com/lolyjs/realtime/internal/socketio"
 	"github.com/lolyjs/realtime/internal/wire"
 )
@@ -42,7 +43,7 @@ func (h sioHandler) Connect(sock *socketio.Socket, name string, auth []byte) soc
 			Offset string `json:"offset"`
 		}
 		if json.Unmarshal(auth, &req) == nil && req.PID != "" {
-			s.recover = &recovery{session: req.PID, offset: req.Offset}
+			s.recover = &recovery.Request{Session: req.PID, Offset: req.Offset}
 		}
 	}
 	_ = s.connect(json.RawMessage(auth))
