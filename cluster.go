@@ -28,37 +28,29 @@ func roomTopic(ns, room string) string   { return "room:" + ns + ":" + room }
 func userTopic(ns, userID string) string { return "user:" + ns + ":" + userID }
 
 // interest makes sure the broker delivers a room's or user's topic here
-// while a local socket needs it (see internal/interest: a subscription that
-// fails does not undo the local join, and is retried until the broker is
-// back).
-func (s *server) interest(ctx context.Context, name string, t topic) {
-	if s.subs != nil {
-		s.subs.Want(ctx, name, t)
-	}
-}
+// while a local socket needs it.
+func (s *server) interest(ctx context.Context, name string, t topic) { s.node.Want(ctx, name, t) }
 
 // disinterest drops a topic once no local socket needs it.
 func (s *server) disinterest(name string) {
-	if s.subs != nil {
-		s.subs.Drop(name, func(t topic) bool { return t.kind == topicNamespace || t.ns.members.Count(t.kind, t.name) > 0 })
-	}
+	s.node.Drop(name, func(t topic) bool { return t.kind == topicNamespace || t.ns.members.Count(t.kind, t.name) > 0 })
 }
 
 // publish queues an emit for the other instances (see internal/relay for
 // the message format).
 func (s *server) publish(ctx context.Context, name, except string, msg *link.Message) error {
-	if s.broker == nil {
+	if !s.node.Cluster() {
 		return nil
 	}
-	return s.enqueue(name, relay.AppendEmit(nil, s.id, except, msg.Event, msg.Data, msg.Spread))
+	return s.enqueue(name, relay.AppendEmit(nil, s.node.ID, except, msg.Event, msg.Data, msg.Spread))
 }
 
 // publishControl queues a control operation for the other instances.
 func (s *server) publishControl(name, except string, c *relay.Control) error {
-	if s.broker == nil {
+	if !s.node.Cluster() {
 		return nil
 	}
-	buf, err := relay.AppendControl(nil, s.id, except, c)
+	buf, err := relay.AppendControl(nil, s.node.ID, except, c)
 	if err != nil {
 		return err
 	}
@@ -66,7 +58,7 @@ func (s *server) publishControl(name, except string, c *relay.Control) error {
 }
 
 func (s *server) enqueue(name string, buf []byte) error {
-	if err := s.publisher.Enqueue(name, buf); err != nil {
+	if err := s.node.Publish(name, buf); err != nil {
 		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: err}
 	}
 	return nil
@@ -76,7 +68,7 @@ func (s *server) enqueue(name string, buf []byte) error {
 // any instance's message of a room with history, to the local sockets of
 // the topic, or applies another instance's control operation to them.
 func (s *server) receive(name string, payload []byte) {
-	t, known := s.subs.Lookup(name)
+	t, known := s.node.Lookup(name)
 	if !known {
 		return
 	}
@@ -84,13 +76,13 @@ func (s *server) receive(name string, payload []byte) {
 		s.receiveLogged(t, pos, prev, body)
 		return
 	}
-	m, ok := relay.Parse(payload, s.id)
+	m, ok := relay.Parse(payload, s.node.ID)
 	switch {
 	case !ok:
 	case m.Control != nil:
 		t.ns.control(t.kind, t.name, m.Except, m.Control)
-	case t.kind == topicRoom && s.events != nil && (m.Event == EventPresence || m.Event == EventPresenceCount):
-		s.events.Receive(t.ns.name, t.name, m.Event, m.Data)
+	case t.kind == topicRoom && s.node.Events != nil && (m.Event == EventPresence || m.Event == EventPresenceCount):
+		s.node.Events.Receive(t.ns.name, t.name, m.Event, m.Data)
 	default:
 		msg := link.NewMessage(m.Event, m.Data)
 		msg.Spread = m.Spread

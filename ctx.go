@@ -238,7 +238,7 @@ func (c *Ctx) SetLogger(l *slog.Logger) { c.logBase = l.Handler() }
 func (c *Ctx) DisconnectReason() error { return c.reason }
 
 // Store returns the mux's shared state store.
-func (c *Ctx) Store() store.Store { return c.socket.ns.srv.store }
+func (c *Ctx) Store() store.Store { return c.socket.ns.srv.node.Store }
 
 // Ack acknowledges the client's event with data. It does nothing when the
 // client asked for no ack; a second Ack for the same event is an error.

@@ -2,14 +2,11 @@ package realtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/internal/presence"
-	"github.com/lolyjs/realtime/store"
-	"github.com/lolyjs/realtime/store/memory"
 )
 
 // Presence turns on presence events for the rooms of a namespace that it
@@ -113,10 +110,9 @@ func checkPresence(p *Presence) string {
 	return ""
 }
 
-// startPresence makes the presence events of the namespaces that have
-// some: returns their settings for a cluster's presence, or starts them on
-// a single instance.
-func (s *server) startPresence() (*presence.EventsConfig, error) {
+// presenceEvents returns the settings of the presence events of the
+// namespaces that have some, or nil.
+func (s *server) presenceEvents() *presence.EventsConfig {
 	spaces := make(map[string]presence.Namespace)
 	for name, ns := range s.namespaces {
 		p := ns.presence
@@ -135,9 +131,9 @@ func (s *server) startPresence() (*presence.EventsConfig, error) {
 		spaces[name] = n
 	}
 	if len(spaces) == 0 {
-		return nil, nil
+		return nil
 	}
-	cfg := presence.EventsConfig{
+	return &presence.EventsConfig{
 		Namespaces: spaces, Logger: s.cfg.Logger,
 		Local: s.presenceLocal, Audience: s.presenceAudience,
 		Deliver: func(ns, room string, m *link.Message) {
@@ -147,38 +143,15 @@ func (s *server) startPresence() (*presence.EventsConfig, error) {
 				s.namespaces[ns].deliver(topicRoom, room, "", m)
 			}
 		},
+		Publish: func(ns, room string, m *link.Message) error {
+			return s.publish(context.Background(), roomTopic(ns, room), "", m)
+		},
 	}
-	if s.broker == nil {
-		cfg.Roster = memory.New()
-		s.events = presence.NewEvents(cfg, "local")
-		return nil, nil
-	}
-	roster, ok := s.store.(store.Roster)
-	if !ok {
-		return nil, errors.New("realtime: presence events in a cluster need a Store that implements store.Roster, " +
-			"as the stores of this module do (cluster.Redis builds one); this Store does not")
-	}
-	cfg.Roster, cfg.Linger = roster, s.cfg.PresenceTTL
-	cfg.Publish = func(ns, room string, m *link.Message) error {
-		if s.publisher == nil {
-			return errors.New("realtime: not started")
-		}
-		return s.publish(context.Background(), roomTopic(ns, room), "", m)
-	}
-	return &cfg, nil
 }
 
 // syncPresence brings the presence of a user in a namespace (room "") or a
 // room, and the room's presence events, to the local tables.
-func (s *server) syncPresence(ns, room, user string) {
-	if s.presence != nil {
-		s.presence.Sync(ns, room, user)
-	} else if s.events != nil && room != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = s.events.Sync(ctx, ns, room, user) // in memory: cannot fail
-		cancel()
-	}
-}
+func (s *server) syncPresence(ns, room, user string) { s.node.Sync(ns, room, user) }
 
 // presenceLocal reports whether a user has a socket here in a namespace
 // (room "") or a room.

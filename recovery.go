@@ -68,11 +68,11 @@ func (ns *namespace) window() time.Duration {
 // instance delivers it itself. Nothing is delivered when the append fails.
 func (t Target) emitLogged(h History, msg *link.Message) error {
 	ns, srv := t.ns, t.ns.srv
-	body := relay.AppendEmit(nil, srv.id, t.except, msg.Event, msg.Data, msg.Spread)
+	body := relay.AppendEmit(nil, srv.node.ID, t.except, msg.Event, msg.Data, msg.Spread)
 	ctx, cancel := context.WithTimeout(t.ctx, 2*time.Second)
 	defer cancel()
-	if srv.broker != nil {
-		_, _, err := srv.history.Append(ctx, ns.name, t.name, body, h.keep(), roomTopic(ns.name, t.name))
+	if srv.node.Cluster() {
+		_, _, err := srv.node.History.Append(ctx, ns.name, t.name, body, h.keep(), roomTopic(ns.name, t.name))
 		if err != nil {
 			return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: append to history: %w", err)}
 		}
@@ -80,7 +80,7 @@ func (t Target) emitLogged(h History, msg *link.Message) error {
 	}
 	ns.logMu.Lock()
 	defer ns.logMu.Unlock()
-	pos, prev, err := srv.history.Append(ctx, ns.name, t.name, body, h.keep(), "")
+	pos, prev, err := srv.node.History.Append(ctx, ns.name, t.name, body, h.keep(), "")
 	if err != nil {
 		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: append to history: %w", err)}
 	}
@@ -111,7 +111,7 @@ func (ns *namespace) initRouter() {
 
 // sessions are the session records and history of the namespace.
 func (ns *namespace) sessions() recovery.Sessions {
-	return recovery.Sessions{Store: ns.srv.store, Log: ns.srv.history, NS: ns.name, Logger: ns.srv.cfg.Logger}
+	return recovery.Sessions{Store: ns.srv.node.Store, Log: ns.srv.node.History, NS: ns.name, Logger: ns.srv.cfg.Logger}
 }
 
 // saveSession records the socket's session; ttl 0 keeps it as long as a

@@ -3,7 +3,6 @@ package realtime
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -11,20 +10,14 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/lolyjs/realtime/broadcast"
-	"github.com/lolyjs/realtime/history"
-	hmemory "github.com/lolyjs/realtime/history/memory"
 	"github.com/lolyjs/realtime/internal/edge"
 	"github.com/lolyjs/realtime/internal/engineio"
-	"github.com/lolyjs/realtime/internal/interest"
 	"github.com/lolyjs/realtime/internal/native"
+	"github.com/lolyjs/realtime/internal/node"
 	"github.com/lolyjs/realtime/internal/presence"
-	"github.com/lolyjs/realtime/internal/publish"
 	"github.com/lolyjs/realtime/internal/recovery"
 	"github.com/lolyjs/realtime/internal/socketio"
 	"github.com/lolyjs/realtime/internal/wsconn"
-	"github.com/lolyjs/realtime/store"
-	"github.com/lolyjs/realtime/store/memory"
 )
 
 // server is what every Mux of one tree shares: the registered namespaces,
@@ -46,12 +39,9 @@ type server struct {
 	native *native.Server
 	eio    *engineio.Server
 
-	store      store.Store
-	ownStore   bool
-	broker     broadcast.Broker
-	history    history.Log
-	ownHistory bool
-	id         string
+	// node is the instance's backends, and in a cluster the broker topics
+	// routed here.
+	node node.Node[topic]
 
 	perIP *edge.PerIP
 
@@ -60,13 +50,6 @@ type server struct {
 	connMu sync.Mutex
 	conns  map[*native.Conn]struct{}
 	connWG sync.WaitGroup
-
-	// subs are the broker topics routed here (nil without a broker).
-	subs *interest.Set[topic]
-
-	presence  *presence.Presence
-	events    *presence.Events // presence events, nil when no namespace has them
-	publisher *publish.Publisher
 }
 
 // New returns a root Mux with the configuration. The configuration is checked
@@ -87,7 +70,7 @@ func New(cfg Config) *Mux {
 func (m *Mux) Config() Config { return m.srv.cfg.withDefaults() }
 
 // InstanceID returns this instance's id in the cluster, once started.
-func (m *Mux) InstanceID() string { return m.srv.id }
+func (m *Mux) InstanceID() string { return m.srv.node.ID }
 
 // Start checks the configuration, every route and that each declared setting
 // has a stage that enforces it (see Enforces), reporting all problems in one
@@ -122,59 +105,26 @@ func (s *server) start(ctx context.Context) error {
 		return err
 	}
 	cfg := s.cfg.withDefaults()
-	s.id = cfg.InstanceID
-	if s.id == "" {
-		s.id = uuid.NewString()
+	id := cfg.InstanceID
+	if id == "" {
+		id = uuid.NewString()
 	}
 	s.cfg = cfg
 	s.perIP = edge.NewPerIP(cfg.Limits.ConnectionsPerIP)
+	topics := make([]node.Topic[topic], 0, len(s.order))
 	for _, name := range s.order {
 		s.namespaces[name].finish()
-	}
-	s.store, s.ownStore = cfg.Store, false
-	if s.store == nil {
-		s.store, s.ownStore = memory.New(), true
-	}
-	s.broker = cfg.Broker
-	s.history, s.ownHistory = cfg.History, false
-	if s.history == nil {
-		if s.broker != nil && s.anyHistory() {
-			s.undoStore()
-			return errors.New("realtime: config: a route keeps History but History (the log) is nil: " +
-				"the instances of a cluster must share one, such as the one cluster.Redis (package github.com/lolyjs/realtime/cluster) builds from REDIS_URL")
-		}
-		s.history, s.ownHistory = hmemory.New(nil), true
-	}
-	events, err := s.startPresence()
-	if err != nil {
-		s.undoStore()
-		return err
-	}
-	if s.broker != nil {
-		// The instance id first: a process refused for a duplicate id
-		// receives nothing.
-		s.presence = presence.New(presence.Config{
-			Store: s.store, ID: s.id, TTL: cfg.PresenceTTL, Logger: cfg.Logger, Snapshot: s.presenceSnapshot,
-			Local: s.presenceLocal, Events: events,
+		topics = append(topics, node.Topic[topic]{
+			Name: namespaceTopic(name), Value: topic{ns: s.namespaces[name], kind: topicNamespace}, About: "namespace " + name,
 		})
-		s.events = s.presence.Events()
-		if err := s.presence.Claim(ctx); err != nil {
-			s.closeEvents(0)
-			s.undoStore()
-			return fmt.Errorf("realtime: register presence: %w", err)
-		}
-		if err := s.startCluster(ctx); err != nil {
-			s.subs.StopRetrying()
-			if s.publisher != nil {
-				pctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				s.publisher.Close(pctx)
-				cancel()
-			}
-			s.presence.Release()
-			s.closeEvents(0)
-			s.undoStore()
-			return err
-		}
+	}
+	err := s.node.Start(ctx, node.Config[topic]{
+		Store: cfg.Store, Broker: cfg.Broker, History: cfg.History, ID: id, PresenceTTL: cfg.PresenceTTL, Logger: cfg.Logger,
+		KeepsHistory: s.anyHistory(), Events: s.presenceEvents(), Snapshot: s.presenceSnapshot, Local: s.presenceLocal,
+		Topics: topics, Receive: s.receive, Resume: s.resume,
+	})
+	if err != nil {
+		return err
 	}
 	s.native = native.NewServer(native.Config{
 		PingInterval:     cfg.PingInterval,
@@ -200,26 +150,6 @@ func (s *server) start(ctx context.Context) error {
 	return nil
 }
 
-// closeEvents stops the presence events, after the hook calls already
-// queued (for up to grace).
-func (s *server) closeEvents(grace time.Duration) {
-	if s.events != nil {
-		s.events.Close(grace)
-		s.events = nil
-	}
-}
-
-// undoStore closes the store and log the mux made for a start that failed.
-func (s *server) undoStore() {
-	if s.ownStore {
-		_ = s.store.Close()
-	}
-	if s.ownHistory {
-		_ = s.history.Close()
-	}
-	s.store, s.ownStore, s.history, s.ownHistory = nil, false, nil, false
-}
-
 // anyHistory reports whether a namespace keeps room history.
 func (s *server) anyHistory() bool {
 	for _, ns := range s.namespaces {
@@ -230,30 +160,11 @@ func (s *server) anyHistory() bool {
 	return false
 }
 
-// startCluster starts the broker, the namespaces' subscriptions, the
-// publisher and the presence heartbeat, once the instance id is claimed.
-func (s *server) startCluster(ctx context.Context) error {
-	s.subs = interest.New[topic](s.broker, s.cfg.Logger)
-	if r, ok := s.broker.(broadcast.Resumer); ok {
-		r.OnResume(func() {
-			for _, ns := range s.namespaces {
-				ns.router.Resume()
-			}
-		})
+// resume catches the rooms with history up, after the broker reconnected.
+func (s *server) resume() {
+	for _, ns := range s.namespaces {
+		ns.router.Resume()
 	}
-	if err := s.broker.Start(ctx, s.receive); err != nil {
-		return fmt.Errorf("realtime: start broker: %w", err)
-	}
-	for _, name := range s.order {
-		if err := s.subs.Subscribe(ctx, namespaceTopic(name), topic{ns: s.namespaces[name], kind: topicNamespace}); err != nil {
-			return fmt.Errorf("realtime: subscribe namespace %s: %w", name, err)
-		}
-	}
-	s.publisher = publish.New(s.broker, s.cfg.Logger.Warn)
-	if err := s.presence.Start(ctx); err != nil {
-		return fmt.Errorf("realtime: register presence: %w", err)
-	}
-	return nil
 }
 
 // presenceSnapshot is every namespace's presence entries, from the local
@@ -444,31 +355,7 @@ func (m *Mux) Shutdown(ctx context.Context) error {
 		}
 	}
 	if s.started.Load() {
-		s.stopOnce.Do(s.stopBackends)
+		s.stopOnce.Do(s.node.Stop)
 	}
 	return err
-}
-
-// stopBackends stops what Start started: presence, the broker's
-// subscriptions, and the store when the mux made it.
-func (s *server) stopBackends() {
-	if s.publisher != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		s.publisher.Close(ctx)
-		cancel()
-	}
-	if s.presence != nil {
-		s.presence.Close()
-	} else {
-		s.closeEvents(time.Second)
-	}
-	if s.subs != nil {
-		s.subs.Stop()
-	}
-	if s.ownStore {
-		_ = s.store.Close()
-	}
-	if s.ownHistory {
-		_ = s.history.Close()
-	}
 }

@@ -131,7 +131,7 @@ func (t Target) Users(ctx context.Context) ([]string, error) {
 	if t.kind == targetSocket {
 		return nil, errors.New("realtime: Users on a ToSocket Target; use the socket's User")
 	}
-	if p := t.ns.srv.presence; p != nil {
+	if p := t.ns.srv.node.Presence; p != nil {
 		room := ""
 		if t.kind == topicRoom {
 			room = t.name
