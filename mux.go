@@ -3,6 +3,8 @@ package realtime
 import (
 	"fmt"
 	"strings"
+
+	"github.com/lolyjs/realtime/internal/check"
 )
 
 // Mux routes the events of WebSocket clients, by namespace and event name,
@@ -77,7 +79,7 @@ func (m *Mux) Group(fn func(r *Mux)) *Mux {
 // Registering the same namespace twice panics.
 func (m *Mux) Namespace(name string, fn func(r *Mux)) *Mux {
 	m.mustNotBeStarted("Namespace")
-	if msg := checkNamespace(name); msg != "" {
+	if msg := check.Namespace(name); msg != "" {
 		panic("realtime: " + msg)
 	}
 	if _, dup := m.srv.namespaces[name]; dup {
@@ -161,18 +163,18 @@ func (m *Mux) Route(r Route) {
 	if r.Namespace == "" {
 		r.Namespace = m.ns.name
 	}
-	before := len(s.problems.list)
+	before := s.problems.Len()
 	checkRoute(&r, &s.problems)
 	where := "route " + r.Namespace
 	ns, exists := s.namespaces[r.Namespace]
 	switch {
 	case exists && ns.route != nil:
-		s.problems.add(where, "namespace is defined by two routes; merge them into one")
+		s.problems.Add(where, "namespace is defined by two routes; merge them into one")
 		return
 	case exists && ns.hasHandlers() && ns.base != m:
-		s.problems.add(where, "namespace already has events registered with On or Handle; define it in one place")
+		s.problems.Add(where, "namespace already has events registered with On or Handle; define it in one place")
 		return
-	case len(s.problems.list) > before && checkNamespace(r.Namespace) != "":
+	case s.problems.Len() > before && check.Namespace(r.Namespace) != "":
 		return
 	}
 	m.seal()
@@ -185,7 +187,7 @@ func (m *Mux) Route(r Route) {
 	ns.route = &route
 	switch {
 	case r.Presence != nil && ns.presence != nil:
-		s.problems.add(where, "Presence is also set with Mux.Presence; set it in one place")
+		s.problems.Add(where, "Presence is also set with Mux.Presence; set it in one place")
 	case r.Presence != nil:
 		p := *r.Presence
 		ns.presence = &p
@@ -208,7 +210,7 @@ func (m *Mux) Route(r Route) {
 			continue
 		}
 		if _, dup := ns.events[name]; dup {
-			s.problems.add(fmt.Sprintf("%s event %q", where, name), "is also registered with On or Handle")
+			s.problems.Add(fmt.Sprintf("%s event %q", where, name), "is also registered with On or Handle")
 			continue
 		}
 		ns.define(kindEvent, name, e, mws)

@@ -1,14 +1,12 @@
 package realtime
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"sort"
 	"strconv"
-	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/lolyjs/realtime/internal/check"
 )
 
 // Route is the declarative form of one namespace, the Go form of loly's
@@ -92,84 +90,16 @@ type AuthFunc func(c *Ctx) (*User, error)
 // is reported as it is.
 type GuardFunc func(c *Ctx) (bool, error)
 
-// routeProblems collects the problems of route definitions.
-type routeProblems struct {
-	list []string
-}
-
-func (p *routeProblems) add(where, format string, args ...any) {
-	p.list = append(p.list, where+": "+fmt.Sprintf(format, args...))
-}
-
-func (p *routeProblems) err() error {
-	if len(p.list) == 0 {
-		return nil
-	}
-	return errors.New("realtime: invalid routes:\n  - " + strings.Join(p.list, "\n  - "))
-}
-
-// checkEventName returns what is wrong with an event name, or "".
-func checkEventName(name string) string {
-	switch {
-	case name == "":
-		return "event name is empty"
-	case len(name) > MaxEventNameBytes:
-		return fmt.Sprintf("event name is %d bytes; the limit is %d", len(name), MaxEventNameBytes)
-	case strings.HasPrefix(name, ReservedPrefix):
-		return fmt.Sprintf("event name %q uses the reserved prefix %q; rename it", name, ReservedPrefix)
-	case strings.HasPrefix(name, "$"):
-		return fmt.Sprintf("event name %q starts with \"$\", which is reserved for lifecycle events; use Route.OnConnect or OnDisconnect, or rename it", name)
-	}
-	return ""
-}
-
-// checkNamespace returns what is wrong with a namespace name, or "".
-func checkNamespace(ns string) string {
-	if !strings.HasPrefix(ns, "/") {
-		return fmt.Sprintf("namespace %q must start with \"/\"", ns)
-	}
-	if strings.ContainsAny(ns, "?#") || strings.Contains(ns, "//") {
-		return fmt.Sprintf("namespace %q is not a clean URL path", ns)
-	}
-	if len(ns) > 1 && strings.HasSuffix(ns, "/") {
-		// The mux trims the slash from the request path, so no client
-		// could ever reach this namespace.
-		return fmt.Sprintf("namespace %q ends with \"/\"; clients reach it as %q, so name it that", ns, strings.TrimRight(ns, "/"))
-	}
-	if strings.Contains(ns, ":") {
-		// Cluster topics are "room:<ns>:<room>" and "user:<ns>:<id>": a
-		// colon in a namespace would let room "b:x" of /a and room "x" of
-		// /a:b share a topic, and emits cross namespaces.
-		return fmt.Sprintf("namespace %q holds a \":\", which cluster topics use as a separator; use another character", ns)
-	}
-	if !utf8.ValidString(ns) || strings.IndexFunc(ns, unicode.IsControl) >= 0 {
-		return fmt.Sprintf("namespace %q holds control characters or invalid UTF-8", ns)
-	}
-	return ""
-}
-
-func isNilValue(v any) bool {
-	if v == nil {
-		return true
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
-		return rv.IsNil()
-	}
-	return false
-}
-
 // checkEvent returns the problems of one event definition.
 func checkEvent(name string, e Event) []string {
 	var out []string
-	if msg := checkEventName(name); msg != "" {
+	if msg := check.EventName(name); msg != "" {
 		out = append(out, msg)
 	}
 	if e.Handler == nil {
 		out = append(out, "Handler is nil; every event needs a handler")
 	}
-	if e.Schema != nil && isNilValue(e.Schema) {
+	if e.Schema != nil && check.IsNil(e.Schema) {
 		out = append(out, "Schema is a nil "+reflect.TypeOf(e.Schema).String()+"; give a schema such as realtime.JSON[T]() or leave Schema unset")
 	}
 	if e.RateLimit != nil {
@@ -185,20 +115,20 @@ func checkEvent(name string, e Event) []string {
 
 // checkRoute returns the problems of a whole route definition, each prefixed
 // with where it is.
-func checkRoute(r *Route, p *routeProblems) {
+func checkRoute(r *Route, p *check.Problems) {
 	where := "route " + r.Namespace
-	if msg := checkNamespace(r.Namespace); msg != "" {
+	if msg := check.Namespace(r.Namespace); msg != "" {
 		// Quoted, so that a namespace holding a newline cannot break the
 		// one-problem-per-line error.
 		where = "route " + strconv.Quote(r.Namespace)
-		p.add(where, "%s", msg)
+		p.Add(where, "%s", msg)
 	}
 	if len(r.Events) == 0 {
-		p.add(where, "Events is empty; a route needs at least one event")
+		p.Add(where, "Events is empty; a route needs at least one event")
 	}
 	if r.Presence != nil {
 		if msg := checkPresence(r.Presence); msg != "" {
-			p.add(where, "Presence: %s", msg)
+			p.Add(where, "Presence: %s", msg)
 		}
 	}
 	names := make([]string, 0, len(r.Events))
@@ -208,7 +138,7 @@ func checkRoute(r *Route, p *routeProblems) {
 	sort.Strings(names)
 	for _, name := range names {
 		for _, msg := range checkEvent(name, r.Events[name]) {
-			p.add(fmt.Sprintf("%s event %q", where, name), "%s", msg)
+			p.Add(fmt.Sprintf("%s event %q", where, name), "%s", msg)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/lolyjs/realtime/internal/check"
 	"github.com/lolyjs/realtime/internal/edge"
 	"github.com/lolyjs/realtime/internal/engineio"
 	"github.com/lolyjs/realtime/internal/native"
@@ -28,7 +29,7 @@ type server struct {
 
 	namespaces map[string]*namespace
 	order      []string
-	problems   routeProblems
+	problems   check.Problems
 
 	startMu  sync.Mutex
 	started  atomic.Bool
@@ -100,7 +101,7 @@ func (m *Mux) Start(ctx context.Context) error {
 }
 
 func (s *server) start(ctx context.Context) error {
-	errs := []error{s.cfg.Validate(), s.problems.err(), s.checkSettings()}
+	errs := []error{s.cfg.Validate(), s.problems.Err(), s.checkSettings()}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
