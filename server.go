@@ -35,7 +35,6 @@ type server struct {
 	started  atomic.Bool
 	startErr error
 	stopOnce sync.Once
-	closing  atomic.Bool
 
 	native *native.Server
 	eio    *engineio.Server
@@ -46,11 +45,9 @@ type server struct {
 
 	perIP *edge.PerIP
 
-	// Native connections, for Shutdown; Engine.IO sessions are the eio
-	// server's. connWG counts both.
-	connMu sync.Mutex
-	conns  map[*native.Conn]struct{}
-	connWG sync.WaitGroup
+	// conns are the native connections and Engine.IO sessions, for
+	// Shutdown; the sessions themselves are the eio server's.
+	conns edge.Conns[*native.Conn]
 }
 
 // New returns a root Mux with the configuration. The configuration is checked
@@ -60,7 +57,6 @@ func New(cfg Config) *Mux {
 	s := &server{
 		cfg:        cfg,
 		namespaces: make(map[string]*namespace),
-		conns:      make(map[*native.Conn]struct{}),
 	}
 	m := &Mux{srv: s}
 	m.ns = s.namespace("/", m)
@@ -200,7 +196,7 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, r, http.StatusInternalServerError, "realtime: server not started")
 		return
 	}
-	if s.closing.Load() {
+	if s.conns.Closing() {
 		refuse(w, r, http.StatusServiceUnavailable, "realtime: server shutting down")
 		return
 	}
@@ -240,7 +236,7 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.releaseIP(ip)
 		return
 	}
-	if !s.track(c) {
+	if !s.conns.Track(c) {
 		c.Kill()
 		s.releaseIP(ip)
 		return
@@ -264,19 +260,16 @@ func (s *server) admitSession(r *http.Request) (func(), int, string) {
 	if !s.acquireIP(ip) {
 		return nil, http.StatusTooManyRequests, "realtime: too many connections from this address"
 	}
-	s.connMu.Lock()
-	if s.closing.Load() {
-		s.connMu.Unlock()
+	done, ok := s.conns.Count()
+	if !ok {
 		s.releaseIP(ip)
 		return nil, http.StatusServiceUnavailable, "realtime: server shutting down"
 	}
-	s.connWG.Add(1)
-	s.connMu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			s.releaseIP(ip)
-			s.connWG.Done()
+			done()
 		})
 	}, 0, ""
 }
@@ -291,25 +284,10 @@ func (s *server) originAllowed(r *http.Request) bool {
 func (s *server) acquireIP(ip string) bool { return s.perIP.Acquire(ip) }
 func (s *server) releaseIP(ip string)      { s.perIP.Release(ip) }
 
-func (s *server) track(c *native.Conn) bool {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	if s.closing.Load() {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	s.connWG.Add(1)
-	return true
-}
-
+// untrack forgets a native connection that ended.
 func (s *server) untrack(c *native.Conn, ip string) {
-	s.connMu.Lock()
-	_, ok := s.conns[c]
-	delete(s.conns, c)
-	s.connMu.Unlock()
-	if ok {
+	if s.conns.Untrack(c) {
 		s.releaseIP(ip)
-		s.connWG.Done()
 	}
 }
 
@@ -319,31 +297,17 @@ func (s *server) untrack(c *native.Conn, ip string) {
 // Backends given in Config are left open: their owner closes them.
 func (m *Mux) Shutdown(ctx context.Context) error {
 	s := m.srv
-	s.connMu.Lock()
-	s.closing.Store(true)
-	conns := make([]*native.Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.connMu.Unlock()
-	for _, c := range conns {
-		c.Close(CloseGoingAway, "server shutting down")
-	}
+	s.conns.Close(CloseGoingAway, "server shutting down")
 	if s.eio != nil {
 		s.eio.Shutdown(CloseGoingAway, "server shutting down")
 	}
-	done := make(chan struct{})
-	go func() { s.connWG.Wait(); close(done) }()
+	done := s.conns.Ended()
 	var err error
 	select {
 	case <-done:
 	case <-ctx.Done():
 		err = ctx.Err()
-		s.connMu.Lock()
-		for c := range s.conns {
-			c.Kill()
-		}
-		s.connMu.Unlock()
+		s.conns.Kill()
 		if s.eio != nil {
 			s.eio.Kill()
 		}

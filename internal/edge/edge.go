@@ -1,6 +1,7 @@
 // Package edge holds the checks a server makes on an HTTP request before it
 // becomes a connection: where it goes (its namespace), whether its Origin is
-// allowed, and how many connections its address holds.
+// allowed, and how many connections its address holds; and it tracks the
+// connections it let in, for a shutdown.
 package edge
 
 import (
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Namespace maps a request path to a namespace name, below the path the
@@ -92,4 +94,97 @@ func (p *PerIP) Release(ip string) {
 		p.n[ip] = n - 1
 	}
 	p.mu.Unlock()
+}
+
+// Conn is what Conns needs of a connection: a close after what is queued,
+// and a cut.
+type Conn interface {
+	comparable
+	Close(code uint16, reason string)
+	Kill()
+}
+
+// Conns tracks an edge's open connections, so that a shutdown can close
+// them and wait for them to end: connections of type C one by one, and
+// others (sessions the edge does not hold) only counted. Its methods are
+// safe for concurrent use.
+type Conns[C Conn] struct {
+	closing atomic.Bool
+	mu      sync.Mutex
+	set     map[C]struct{}
+	wg      sync.WaitGroup
+}
+
+// Closing reports whether Close was called.
+func (t *Conns[C]) Closing() bool { return t.closing.Load() }
+
+// Track adds a connection, and reports false once Close was called.
+func (t *Conns[C]) Track(c C) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closing.Load() {
+		return false
+	}
+	if t.set == nil {
+		t.set = make(map[C]struct{})
+	}
+	t.set[c] = struct{}{}
+	t.wg.Add(1)
+	return true
+}
+
+// Untrack removes a connection, and reports whether it was tracked.
+func (t *Conns[C]) Untrack(c C) bool {
+	t.mu.Lock()
+	_, ok := t.set[c]
+	delete(t.set, c)
+	t.mu.Unlock()
+	if ok {
+		t.wg.Done()
+	}
+	return ok
+}
+
+// Count counts a connection that is not held, and reports false once Close
+// was called; done, called once it ended, uncounts it.
+func (t *Conns[C]) Count() (done func(), ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closing.Load() {
+		return nil, false
+	}
+	t.wg.Add(1)
+	return t.wg.Done, true
+}
+
+// Close refuses new connections from now on, and closes every tracked one
+// with code and reason, outside the lock.
+func (t *Conns[C]) Close(code uint16, reason string) {
+	t.mu.Lock()
+	t.closing.Store(true)
+	conns := make([]C, 0, len(t.set))
+	for c := range t.set {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		c.Close(code, reason)
+	}
+}
+
+// Kill cuts every tracked connection.
+func (t *Conns[C]) Kill() {
+	t.mu.Lock()
+	for c := range t.set {
+		c.Kill()
+	}
+	t.mu.Unlock()
+}
+
+// Ended returns a channel closed once every connection, tracked or
+// counted, has ended.
+func (t *Conns[C]) Ended() <-chan struct{} {
+	done := make(chan struct{})
+	go func() { t.wg.Wait(); close(done) }()
+	return done
 }
