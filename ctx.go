@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/wire"
 	"github.com/lolyjs/realtime/store"
 )
 
@@ -252,6 +253,13 @@ func (c *Ctx) Ack(data any) error {
 	}
 	if c.acked {
 		return errors.New("realtime: event already acknowledged")
+	}
+	if raw, ok := data.(json.RawMessage); ok && len(raw) > 0 && wire.Valid(raw) && wire.Compact(raw) {
+		// Already as encoding/json would write it (the event's own data,
+		// echoed, say): sent as it is, without a copy.
+		c.acked = true
+		c.socket.ackBorrowed(c.ackID, raw, link.AckValue)
+		return nil
 	}
 	payload, err := encodeData(data)
 	if err != nil {

@@ -254,3 +254,57 @@ func TestAcksAndRepliesKeepOrderWithQueuedEmits(t *testing.T) {
 		sideNext++
 	}
 }
+
+// An ack of the event's own data (c.Ack(c.Data())) is what encoding/json
+// makes of it, sent as it is when it is already compact, and whole even
+// when it has to wait behind queued emits while the client's next frames
+// arrive (the frame it came in is reused by then).
+func TestAckOfTheEventsOwnData(t *testing.T) {
+	mux := realtime.New(quiet(realtime.Config{}))
+	mux.On("echo", func(c *realtime.Ctx) error { return c.Ack(c.Data()) })
+	mux.On("busy", func(c *realtime.Ctx) error {
+		for range 20 {
+			_ = c.Socket().Emit("q", strings.Repeat("x", 200))
+		}
+		return c.Ack(c.Data())
+	})
+	srv := realtimetest.NewServer(t, mux)
+	rc := dialRawConn(t, srv.URL("/"), nil)
+	for i, tc := range []struct{ sent, want string }{
+		{`{"a":1,"b":[true,null],"c":"d\"e"}`, `{"a":1,"b":[true,null],"c":"d\"e"}`},
+		{`{"a": 1, "b" : [ 2 ]}`, `{"a":1,"b":[2]}`},
+		{`"<b>&"`, `"\u003cb\u003e\u0026"`},
+		{"\"\u2028\"", `"\u2028"`},
+	} {
+		id := int64(i + 1)
+		if err := rc.text(fmt.Sprintf(`{"event":"echo","id":%d,"data":%s}`, id, tc.sent)); err != nil {
+			t.Fatal(err)
+		}
+		env, cf, err := rc.next(10 * time.Second)
+		if err != nil || cf != nil || env.Ack != id || string(env.Data) != tc.want {
+			t.Fatalf("ack of %s: %+v %v %v, want data %s", tc.sent, env, cf, err, tc.want)
+		}
+	}
+	// Many frames in flight: each ack waits behind 20 queued emits.
+	const n = 200
+	for i := range n {
+		data := fmt.Sprintf(`{"n":%d,"pad":"%s"}`, i, strings.Repeat(strconv.Itoa(i%10), 50))
+		if err := rc.text(fmt.Sprintf(`{"event":"busy","id":%d,"data":%s}`, 100+i, data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for got := 0; got < n; {
+		env, cf, err := rc.next(10 * time.Second)
+		if err != nil || cf != nil {
+			t.Fatalf("after %d acks: %v %v", got, err, cf)
+		}
+		if env.Event == "q" {
+			continue
+		}
+		want := fmt.Sprintf(`{"n":%d,"pad":"%s"}`, got, strings.Repeat(strconv.Itoa(got%10), 50))
+		if env.Ack != int64(100+got) || string(env.Data) != want {
+			t.Fatalf("ack %d: %s, want %s", got, env.Raw, want)
+		}
+		got++
+	}
+}

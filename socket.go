@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -228,6 +229,17 @@ func (s *Socket) ack(id int64, data []byte, kind link.AckKind) {
 		return
 	}
 	s.link.Ack(id, data, kind)
+}
+
+// ackBorrowed is ack for data the caller owns only until it returns (it
+// may be the event's frame): a transport that writes it at once copies it
+// into the frame it writes; otherwise it is copied first.
+func (s *Socket) ackBorrowed(id int64, data []byte, kind link.AckKind) {
+	if s.replier != nil && !s.holding.Load() {
+		s.replier.AckNow(id, data, kind)
+		return
+	}
+	s.ack(id, bytes.Clone(data), kind)
 }
 
 // reply is deliver for Ctx.Reply: an event to the socket whose event runs.

@@ -209,3 +209,21 @@ func TestValidNestingLimit(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCompactMatchesMarshal checks that data Compact accepts is exactly
+// what encoding/json makes of it as a json.RawMessage.
+func FuzzCompactMatchesMarshal(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a": 1}`, `["<"]`, `"\u2028"`, "\"\u2028\"", `{"a":"b\"c"}`, `[1,2,{"x":null}]`,
+		"\"a\tb\"", `"&"`, `"\\"`, `  1`, `"é"`, `1e5`, `{"k":[true,false]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !Valid(b) || !Compact(b) {
+			return
+		}
+		out, err := json.Marshal(json.RawMessage(b))
+		if err != nil || string(out) != string(b) {
+			t.Fatalf("Compact(%q) but encoding/json makes %q (%v)", b, out, err)
+		}
+	})
+}

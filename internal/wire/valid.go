@@ -212,3 +212,30 @@ func digits(b []byte, i int) int {
 	}
 	return i
 }
+
+// Compact reports whether the valid JSON b is already what encoding/json's
+// Marshal makes of it as a json.RawMessage: no whitespace outside strings,
+// and none of the characters Marshal escapes (<, > and & for HTML, U+2028
+// and U+2029 for JavaScript). Such data can be sent as it is.
+func Compact(b []byte) bool {
+	in := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '<' || c == '>' || c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && b[i+2]&^1 == 0xA8:
+			return false
+		case in:
+			if c == '\\' {
+				i++ // an escape's second byte is never one of the above
+			} else if c == '"' {
+				in = false
+			}
+		case c == '"':
+			in = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			return false
+		}
+	}
+	return true
+}
