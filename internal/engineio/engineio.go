@@ -647,9 +647,25 @@ func (s *Session) receive(p []byte, binary bool, via *gws.Conn) (ok bool) {
 		}
 	}()
 	s.mu.Lock()
-	ended, current, upgraded := s.ended, s.ws, s.upgraded
+	ended, current, upgraded, why := s.ended, s.ws, s.upgraded, s.why
 	s.mu.Unlock()
 	switch {
+	case ended && via != nil && via == current && !upgraded:
+		// A packet on the probe of a session that ended during the upgrade:
+		// the client may have moved to the WebSocket already (this is its
+		// upgrade packet) and stopped polling for the close packet that
+		// waits there. Close the WebSocket with the session's close, so the
+		// client learns of the end now rather than by its ping timeout.
+		s.mu.Lock()
+		mine := s.ws == via
+		if mine {
+			s.ws = nil
+		}
+		s.mu.Unlock()
+		if mine {
+			via.Async(func() { wsconn.Close(via, why.Code, why.Reason, false) })
+		}
+		return true
 	case ended || (via != nil && via != current):
 		return true // a late packet of a session or probe that ended
 	case via != nil && !upgraded:

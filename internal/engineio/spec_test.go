@@ -481,3 +481,25 @@ func TestOtherMethodsOfASession(t *testing.T) {
 		t.Fatalf("poll: %d %q", r.status, r.body)
 	}
 }
+
+// A session that ends during its upgrade (after the probe, before the
+// upgrade packet) closes the probe WebSocket once the client moves to it,
+// with the session's close: the client, which stopped polling for the
+// close packet, learns of the end at once, not by its ping timeout.
+func TestSessionEndedDuringUpgradeClosesTheWebSocket(t *testing.T) {
+	srv := newTestServer(t, quietPing, quietPing)
+	sid := openPolling(t, srv)
+	probe := dialWS(t, srv.wsURL("EIO=4&transport=websocket&sid="+sid))
+	probe.text("2probe")
+	if got := probe.nextText(); got != "3probe" {
+		t.Fatalf("probe answered %q", got)
+	}
+	if r := do(t, http.MethodPost, srv.pollURL(sid), "4close"); r.body != "ok" {
+		t.Fatalf("post: %d %q", r.status, r.body)
+	}
+	_ = srv.why(t, sid) // the session has ended
+	probe.text("5")
+	if f := probe.closed(); f.code != 1000 {
+		t.Fatalf("the WebSocket the client upgraded to: %v, want closed with 1000", f)
+	}
+}
