@@ -1,13 +1,11 @@
 package realtime
 
 import (
-	"errors"
 	"fmt"
 	"maps"
-	"reflect"
 	"slices"
-	"strings"
-	"sync"
+
+	"github.com/lolyjs/realtime/internal/enforce"
 )
 
 // Setting is a kind of declared setting that only a stage of an event's
@@ -21,40 +19,25 @@ type Setting uint8
 const (
 	// SettingAuth is Route.Auth; it applies to the namespace's connect
 	// (middleware.Auth enforces it).
-	SettingAuth Setting = 1 << iota
+	SettingAuth Setting = enforce.Auth
 	// SettingGuard is Route.Guard, which applies to every event of the
 	// namespace and to its connect, and Event.Guard (middleware.Guard).
-	SettingGuard
+	SettingGuard Setting = enforce.Guard
 	// SettingRateLimit is Event.RateLimit (middleware.RateLimit).
-	SettingRateLimit
+	SettingRateLimit Setting = enforce.RateLimit
 	// SettingSchema is Event.Schema (middleware.Validate; a handler made
 	// with Typed enforces its event's schema itself).
-	SettingSchema
+	SettingSchema Setting = enforce.Schema
 )
-
-// settingNames holds each setting's field name and its standard stage.
-var settingNames = map[Setting][2]string{
-	SettingAuth:      {"Auth", "middleware.Auth"},
-	SettingGuard:     {"Guard", "middleware.Guard"},
-	SettingRateLimit: {"RateLimit", "middleware.RateLimit"},
-	SettingSchema:    {"Schema", "middleware.Validate or a realtime.Typed handler"},
-}
 
 // String returns the setting's field name: "Auth", "Guard", "RateLimit" or
 // "Schema".
 func (s Setting) String() string {
-	if n, ok := settingNames[s]; ok {
-		return n[0]
+	if n, ok := enforce.Name(uint8(s)); ok {
+		return n
 	}
 	return fmt.Sprintf("Setting(%d)", uint8(s))
 }
-
-// enforcing records what each stage enforces, by the address of its code:
-// every closure made by one function literal shares it.
-var (
-	enforcingMu sync.Mutex
-	enforcing   = map[uintptr]Setting{}
-)
 
 // Enforces records that stage enforces the settings and returns stage
 // unchanged. Start checks each event's chain against the settings declared
@@ -86,31 +69,14 @@ func Enforces(stage func(Handler) Handler, settings ...Setting) func(Handler) Ha
 	for _, s := range settings {
 		set |= s
 	}
-	record(reflect.ValueOf(stage).Pointer(), set)
+	enforce.Record(stage, uint8(set))
 	return stage
-}
-
-func record(code uintptr, set Setting) {
-	enforcingMu.Lock()
-	enforcing[code] |= set
-	enforcingMu.Unlock()
 }
 
 // enforcesSchema records that a handler runs its event's schema itself.
 func enforcesSchema(h Handler) Handler {
-	record(reflect.ValueOf(h).Pointer(), SettingSchema)
+	enforce.Record(h, enforce.Schema)
 	return h
-}
-
-// enforced returns what the stages and the handler enforce together.
-func enforced(mws Middlewares, h Handler) Setting {
-	enforcingMu.Lock()
-	defer enforcingMu.Unlock()
-	set := enforcing[reflect.ValueOf(h).Pointer()]
-	for _, mw := range mws {
-		set |= enforcing[reflect.ValueOf(mw).Pointer()]
-	}
-	return set
 }
 
 // checkSettings returns an error naming every declared setting that no
@@ -119,36 +85,25 @@ func enforced(mws Middlewares, h Handler) Setting {
 func (s *server) checkSettings() error {
 	var out []string
 	for _, name := range s.order {
-		out = append(out, s.namespaces[name].unenforced()...)
+		out = s.namespaces[name].unenforced(out)
 	}
-	if len(out) == 0 {
-		return nil
-	}
-	return errors.New("realtime: declared settings that no stage enforces (add the stage with Use, With or Group, or record a replacement with realtime.Enforces):\n  - " +
-		strings.Join(out, "\n  - "))
+	return enforce.Err(out)
 }
 
-func (ns *namespace) unenforced() []string {
+// unenforced appends the namespace's lines to out (see enforce.Missing).
+func (ns *namespace) unenforced(out []string) []string {
 	where, r := "namespace "+ns.name, ns.route
 	if r != nil {
 		where = "route " + ns.name
 	}
-	var out []string
-	check := func(what string, have Setting, field string, set Setting, declared bool) {
-		if declared && have&set == 0 {
-			out = append(out, fmt.Sprintf("%s %s: %s is set but no stage in its chain enforces it; add %s",
-				where, what, field, settingNames[set][1]))
-		}
-	}
-	routeGuard := r != nil && r.Guard != nil
+	routeGuard := enforce.Declared{Field: "Route.Guard", Setting: enforce.Guard, Declared: r != nil && r.Guard != nil}
 	if r != nil {
 		conn := ns.connect
 		if conn == nil {
 			conn = &endpoint{mws: ns.defaultMws()}
 		}
-		have := enforced(conn.mws, nil)
-		check("connect", have, "Route.Auth", SettingAuth, r.Auth != nil)
-		check("connect", have, "Route.Guard", SettingGuard, routeGuard)
+		out = enforce.Missing(out, where, "connect", enforce.Of(conn.mws, nil),
+			enforce.Declared{Field: "Route.Auth", Setting: enforce.Auth, Declared: r.Auth != nil}, routeGuard)
 	}
 	eps := make([]*endpoint, 0, len(ns.events)+1)
 	for _, name := range slices.Sorted(maps.Keys(ns.events)) {
@@ -162,11 +117,10 @@ func (ns *namespace) unenforced() []string {
 		if ep.kind == kindNotFound {
 			what = "NotFound handler"
 		}
-		have := enforced(ep.mws, ep.Handler)
-		check(what, have, "Route.Guard", SettingGuard, routeGuard)
-		check(what, have, "Event.Guard", SettingGuard, ep.Guard != nil)
-		check(what, have, "Event.RateLimit", SettingRateLimit, ep.RateLimit != nil)
-		check(what, have, "Event.Schema", SettingSchema, ep.Schema != nil)
+		out = enforce.Missing(out, where, what, enforce.Of(ep.mws, ep.Handler), routeGuard,
+			enforce.Declared{Field: "Event.Guard", Setting: enforce.Guard, Declared: ep.Guard != nil},
+			enforce.Declared{Field: "Event.RateLimit", Setting: enforce.RateLimit, Declared: ep.RateLimit != nil},
+			enforce.Declared{Field: "Event.Schema", Setting: enforce.Schema, Declared: ep.Schema != nil})
 	}
 	return out
 }
