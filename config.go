@@ -1,16 +1,13 @@
 package realtime
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/lolyjs/realtime/broadcast"
 	"github.com/lolyjs/realtime/history"
+	"github.com/lolyjs/realtime/internal/conf"
 	"github.com/lolyjs/realtime/internal/edge"
 	"github.com/lolyjs/realtime/store"
 )
@@ -155,50 +152,32 @@ type Limits struct {
 	MaxRoomsPerSocket int
 }
 
+// defaults are the values withDefaults gives the fields left zero.
+var defaults = conf.Defaults{
+	Path: DefaultPath, PingInterval: DefaultPingInterval, PingTimeout: DefaultPingTimeout,
+	MaxPayloadBytes: DefaultMaxPayloadBytes, SendQueueBytes: DefaultSendQueueBytes,
+	WriteTimeout: DefaultWriteTimeout, HandshakeTimeout: DefaultHandshakeTimeout,
+	PresenceTTL: DefaultPresenceTTL, SocketIOConnectTimeout: DefaultSocketIOConnectTimeout,
+	ConnectionsPerIP: DefaultConnectionsPerIP, EventsPerSecond: DefaultEventsPerSecond,
+	Burst: DefaultBurst, MaxRoomsPerSocket: DefaultMaxRoomsPerSocket,
+}
+
+// fields are the references internal/conf fills in and checks.
+func (c *Config) fields() conf.Fields {
+	return conf.Fields{
+		Path: &c.Path, PingInterval: &c.PingInterval, PingTimeout: &c.PingTimeout,
+		MaxPayloadBytes: &c.MaxPayloadBytes, SendQueueBytes: &c.SendQueueBytes,
+		WriteTimeout: &c.WriteTimeout, HandshakeTimeout: &c.HandshakeTimeout,
+		PresenceTTL: &c.PresenceTTL, SocketIOConnectTimeout: &c.SocketIOConnectTimeout,
+		ConnectionsPerIP: &c.Limits.ConnectionsPerIP, EventsPerSecond: &c.Limits.EventsPerSecond,
+		Burst: &c.Limits.Burst, MaxRoomsPerSocket: &c.Limits.MaxRoomsPerSocket,
+		InstanceID: c.InstanceID, AllowedOrigins: c.AllowedOrigins,
+		CheckOrigin: c.CheckOrigin != nil, Broker: c.Broker != nil, Store: c.Store != nil,
+	}
+}
+
 func (c Config) withDefaults() Config {
-	if c.Path == "" {
-		c.Path = DefaultPath
-	}
-	c.Path = "/" + strings.Trim(c.Path, "/")
-	if c.Path == "/" {
-		c.Path = ""
-	}
-	if c.PingInterval == 0 {
-		c.PingInterval = DefaultPingInterval
-	}
-	if c.PingTimeout == 0 {
-		c.PingTimeout = DefaultPingTimeout
-	}
-	if c.MaxPayloadBytes == 0 {
-		c.MaxPayloadBytes = DefaultMaxPayloadBytes
-	}
-	if c.Limits.ConnectionsPerIP == 0 {
-		c.Limits.ConnectionsPerIP = DefaultConnectionsPerIP
-	}
-	if c.Limits.EventsPerSecond == 0 {
-		c.Limits.EventsPerSecond = DefaultEventsPerSecond
-	}
-	if c.Limits.Burst == 0 {
-		c.Limits.Burst = DefaultBurst
-	}
-	if c.Limits.MaxRoomsPerSocket == 0 {
-		c.Limits.MaxRoomsPerSocket = DefaultMaxRoomsPerSocket
-	}
-	if c.SendQueueBytes == 0 {
-		c.SendQueueBytes = DefaultSendQueueBytes
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = DefaultWriteTimeout
-	}
-	if c.HandshakeTimeout == 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if c.PresenceTTL == 0 {
-		c.PresenceTTL = DefaultPresenceTTL
-	}
-	if c.SocketIOConnectTimeout == 0 {
-		c.SocketIOConnectTimeout = DefaultSocketIOConnectTimeout
-	}
+	c.fields().Fill(defaults)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -213,46 +192,4 @@ func (c Config) withDefaults() Config {
 
 // Validate reports every problem in the configuration at once, each naming
 // the field and the fix. Zero fields are not problems: they get defaults.
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("realtime: config: "+format, args...))
-	}
-	if c.PingInterval < 0 {
-		bad("PingInterval is %v; it must be positive (default 25s)", c.PingInterval)
-	}
-	if c.PingTimeout < 0 {
-		bad("PingTimeout is %v; it must be positive (default 20s)", c.PingTimeout)
-	}
-	if c.MaxPayloadBytes < 0 {
-		bad("MaxPayloadBytes is %d; it must be positive (default 65536)", c.MaxPayloadBytes)
-	}
-	if c.SendQueueBytes < 0 {
-		bad("SendQueueBytes is %d; it must be positive (default 1048576, 1 MiB)", c.SendQueueBytes)
-	}
-	if c.PresenceTTL < 0 || (c.PresenceTTL > 0 && c.PresenceTTL < 30*time.Millisecond) {
-		bad("PresenceTTL is %v; it must be at least 30ms (default 30s)", c.PresenceTTL)
-	}
-	if c.WriteTimeout < 0 || c.HandshakeTimeout < 0 || c.SocketIOConnectTimeout < 0 {
-		bad("WriteTimeout, HandshakeTimeout and SocketIOConnectTimeout must be positive")
-	}
-	if c.Limits.EventsPerSecond < 0 && c.Limits.Burst > 0 {
-		bad("Limits.Burst is set but Limits.EventsPerSecond is negative (off); set both or neither")
-	}
-	if strings.IndexFunc(c.InstanceID, unicode.IsControl) >= 0 {
-		bad("InstanceID %q holds a control character; it starts every cluster message, which are framed by lines, so use a plain name", c.InstanceID)
-	}
-	for _, o := range c.AllowedOrigins {
-		if o == "" {
-			bad("AllowedOrigins has an empty entry; use \"*\" to allow every origin or a full origin like https://example.com")
-		}
-	}
-	if c.CheckOrigin != nil && len(c.AllowedOrigins) > 0 {
-		bad("AllowedOrigins and CheckOrigin are both set; CheckOrigin would decide alone, so put every rule in it or drop it")
-	}
-	if c.Broker != nil && c.Store == nil {
-		bad("Broker is set but Store is not: each instance would keep its own state and presence; " +
-			"give every instance the same shared Store, such as the one cluster.Redis (package github.com/lolyjs/realtime/cluster) builds from REDIS_URL")
-	}
-	return errors.Join(errs...)
-}
+func (c Config) Validate() error { return c.fields().Check() }
