@@ -17,7 +17,6 @@ import (
 	"github.com/lolyjs/realtime/internal/node"
 	"github.com/lolyjs/realtime/internal/presence"
 	"github.com/lolyjs/realtime/internal/recovery"
-	"github.com/lolyjs/realtime/internal/socketio"
 	"github.com/lolyjs/realtime/internal/wsconn"
 )
 
@@ -123,25 +122,14 @@ func (s *server) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.native = native.NewServer(native.Config{
-		PingInterval:     cfg.PingInterval,
-		PingTimeout:      cfg.PingTimeout,
-		MaxPayload:       cfg.MaxPayloadBytes,
-		QueueBytes:       cfg.SendQueueBytes,
-		WriteTimeout:     cfg.WriteTimeout,
-		HandshakeTimeout: cfg.HandshakeTimeout,
-	})
+	tr := edge.Transports{
+		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, WriteTimeout: cfg.WriteTimeout, HandshakeTimeout: cfg.HandshakeTimeout,
+		MaxPayload: cfg.MaxPayloadBytes, QueueBytes: cfg.SendQueueBytes, ConnectTimeout: cfg.SocketIOConnectTimeout,
+		Logger: cfg.Logger, Admit: s.admitSession,
+	}
+	s.native = tr.Native()
 	if !cfg.DisableSocketIO {
-		s.eio = engineio.NewServer(engineio.Config{
-			PingInterval:     cfg.PingInterval,
-			PingTimeout:      cfg.PingTimeout,
-			MaxPayload:       cfg.MaxPayloadBytes,
-			QueueBytes:       cfg.SendQueueBytes,
-			WriteTimeout:     cfg.WriteTimeout,
-			HandshakeTimeout: cfg.HandshakeTimeout,
-			Logger:           cfg.Logger,
-			Admit:            s.admitSession,
-		}, socketio.NewServer(sioHandler{s}, socketio.Config{Logger: cfg.Logger, ConnectTimeout: cfg.SocketIOConnectTimeout}))
+		s.eio = tr.SocketIO(sioHandler{s})
 	}
 	s.started.Store(true)
 	return nil

@@ -1,16 +1,22 @@
 // Package edge holds the checks a server makes on an HTTP request before it
 // becomes a connection: where it goes (its namespace), whether its Origin is
-// allowed, and how many connections its address holds; and it tracks the
-// connections it let in, for a shutdown.
+// allowed, and how many connections its address holds; it tracks the
+// connections it let in, for a shutdown; and it builds the transports.
 package edge
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/lolyjs/realtime/internal/engineio"
+	"github.com/lolyjs/realtime/internal/native"
+	"github.com/lolyjs/realtime/internal/socketio"
 )
 
 // Namespace maps a request path to a namespace name, below the path the
@@ -187,4 +193,47 @@ func (t *Conns[C]) Ended() <-chan struct{} {
 	done := make(chan struct{})
 	go func() { t.wg.Wait(); close(done) }()
 	return done
+}
+
+// Transports are the settings of the edge's transports: the native one,
+// and Engine.IO with the Socket.IO layer.
+type Transports struct {
+	PingInterval, PingTimeout, WriteTimeout, HandshakeTimeout time.Duration
+	// MaxPayload is the largest frame accepted from a client; QueueBytes
+	// bounds what may wait to be written to one connection.
+	MaxPayload, QueueBytes int
+	// ConnectTimeout bounds how long a Socket.IO connection may stay open
+	// without joining a namespace.
+	ConnectTimeout time.Duration
+	Logger         *slog.Logger
+	// Admit decides whether an Engine.IO handshake may open a session (see
+	// engineio.Config).
+	Admit func(r *http.Request) (release func(), status int, message string)
+}
+
+// Native returns the server of native connections.
+func (t Transports) Native() *native.Server {
+	return native.NewServer(native.Config{
+		PingInterval:     t.PingInterval,
+		PingTimeout:      t.PingTimeout,
+		MaxPayload:       t.MaxPayload,
+		QueueBytes:       t.QueueBytes,
+		WriteTimeout:     t.WriteTimeout,
+		HandshakeTimeout: t.HandshakeTimeout,
+	})
+}
+
+// SocketIO returns the Engine.IO server of Socket.IO clients, whose
+// namespaces h serves.
+func (t Transports) SocketIO(h socketio.Handler) *engineio.Server {
+	return engineio.NewServer(engineio.Config{
+		PingInterval:     t.PingInterval,
+		PingTimeout:      t.PingTimeout,
+		MaxPayload:       t.MaxPayload,
+		QueueBytes:       t.QueueBytes,
+		WriteTimeout:     t.WriteTimeout,
+		HandshakeTimeout: t.HandshakeTimeout,
+		Logger:           t.Logger,
+		Admit:            t.Admit,
+	}, socketio.NewServer(h, socketio.Config{Logger: t.Logger, ConnectTimeout: t.ConnectTimeout}))
 }
