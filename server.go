@@ -244,22 +244,7 @@ func refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
 // admitSession admits the handshake of a new Engine.IO session: the same
 // checks and tracking as a native connection.
 func (s *server) admitSession(r *http.Request) (func(), int, string) {
-	ip := s.cfg.ClientIP(r)
-	if !s.acquireIP(ip) {
-		return nil, http.StatusTooManyRequests, "realtime: too many connections from this address"
-	}
-	done, ok := s.conns.Count()
-	if !ok {
-		s.releaseIP(ip)
-		return nil, http.StatusServiceUnavailable, "realtime: server shutting down"
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.releaseIP(ip)
-			done()
-		})
-	}, 0, ""
+	return s.conns.Admit(s.perIP, s.cfg.ClientIP(r))
 }
 
 // namespaceOf maps a request path to a namespace name.

@@ -195,6 +195,29 @@ func (t *Conns[C]) Ended() <-chan struct{} {
 	return done
 }
 
+// Admit admits a connection the edge does not hold (an Engine.IO
+// session), with the same checks and counting as a tracked one: the
+// per-address limit and the shutdown. It returns the function to call once
+// the connection ended, called once however often it is called, or the
+// HTTP status and message to refuse it with.
+func (t *Conns[C]) Admit(perIP *PerIP, ip string) (release func(), status int, message string) {
+	if !perIP.Acquire(ip) {
+		return nil, http.StatusTooManyRequests, "realtime: too many connections from this address"
+	}
+	done, ok := t.Count()
+	if !ok {
+		perIP.Release(ip)
+		return nil, http.StatusServiceUnavailable, "realtime: server shutting down"
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			perIP.Release(ip)
+			done()
+		})
+	}, 0, ""
+}
+
 // Transports are the settings of the edge's transports: the native one,
 // and Engine.IO with the Socket.IO layer.
 type Transports struct {
