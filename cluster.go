@@ -3,8 +3,8 @@ package realtime
 import (
 	"context"
 
-	"github.com/lolyjs/realtime/history"
 	"github.com/lolyjs/realtime/internal/link"
+	"github.com/lolyjs/realtime/internal/node"
 	"github.com/lolyjs/realtime/internal/relay"
 	"github.com/lolyjs/realtime/internal/rooms"
 )
@@ -36,56 +36,30 @@ func (s *server) disinterest(name string) {
 	s.node.Drop(name, func(t topic) bool { return t.kind == topicNamespace || t.ns.members.Count(t.kind, t.name) > 0 })
 }
 
-// publish queues an emit for the other instances (see internal/relay for
-// the message format).
+// publish queues an emit for the other instances.
 func (s *server) publish(ctx context.Context, name, except string, msg *link.Message) error {
-	if !s.node.Cluster() {
-		return nil
-	}
-	return s.enqueue(name, relay.AppendEmit(nil, s.node.ID, except, msg.Event, msg.Data, msg.Spread))
+	return publishError(s.node.Emit(name, except, msg))
 }
 
 // publishControl queues a control operation for the other instances.
 func (s *server) publishControl(name, except string, c *relay.Control) error {
-	if !s.node.Cluster() {
-		return nil
-	}
-	buf, err := relay.AppendControl(nil, s.node.ID, except, c)
-	if err != nil {
-		return err
-	}
-	return s.enqueue(name, buf)
+	return publishError(s.node.Control(name, except, c))
 }
 
-func (s *server) enqueue(name string, buf []byte) error {
-	if err := s.node.Publish(name, buf); err != nil {
+func publishError(err error) error {
+	if err != nil {
 		return &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: err}
 	}
 	return nil
 }
 
-// receive is the broker's handler: it delivers another instance's emit, or
-// any instance's message of a room with history, to the local sockets of
-// the topic, or applies another instance's control operation to them.
-func (s *server) receive(name string, payload []byte) {
-	t, known := s.node.Lookup(name)
-	if !known {
-		return
-	}
-	if pos, prev, body, ok := history.ParseFrame(payload); ok {
-		s.receiveLogged(t, pos, prev, body)
-		return
-	}
-	m, ok := relay.Parse(payload, s.node.ID)
-	switch {
-	case !ok:
-	case m.Control != nil:
-		t.ns.control(t.kind, t.name, m.Except, m.Control)
-	case t.kind == topicRoom && s.node.Events != nil && (m.Event == EventPresence || m.Event == EventPresenceCount):
-		s.node.Events.Receive(t.ns.name, t.name, m.Event, m.Data)
-	default:
-		msg := link.NewMessage(m.Event, m.Data)
-		msg.Spread = m.Spread
-		t.ns.deliver(t.kind, t.name, m.Except, msg)
+// receiver hands what the broker delivers (see node.Receiver) to the
+// namespace of its topic.
+func (s *server) receiver() node.Receiver[topic] {
+	return node.Receiver[topic]{
+		Logged:  s.receiveLogged,
+		Control: func(t topic, except string, c *relay.Control) { t.ns.control(t.kind, t.name, except, c) },
+		Emit:    func(t topic, except string, msg *link.Message) { t.ns.deliver(t.kind, t.name, except, msg) },
+		Room:    func(t topic) (string, string, bool) { return t.ns.name, t.name, t.kind == topicRoom },
 	}
 }

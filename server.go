@@ -117,7 +117,7 @@ func (s *server) start(ctx context.Context) error {
 	err := s.node.Start(ctx, node.Config[topic]{
 		Store: cfg.Store, Broker: cfg.Broker, History: cfg.History, ID: id, PresenceTTL: cfg.PresenceTTL, Logger: cfg.Logger,
 		KeepsHistory: s.anyHistory(), Events: s.presenceEvents(), Snapshot: s.presenceSnapshot, Local: s.presenceLocal,
-		Topics: topics, Receive: s.receive, Resume: s.resume,
+		Topics: topics, Receive: s.receiver(), Resume: s.resume,
 	})
 	if err != nil {
 		return err

@@ -46,7 +46,7 @@ type Config[T any] struct {
 	// Topics are subscribed at start, in order. Receive handles what the
 	// broker delivers; Resume is called when it reconnects.
 	Topics  []Topic[T]
-	Receive func(topic string, payload []byte)
+	Receive Receiver[T]
 	Resume  func()
 }
 
@@ -159,7 +159,7 @@ func (n *Node[T]) startCluster(ctx context.Context, cfg Config[T]) error {
 	if r, ok := n.Broker.(broadcast.Resumer); ok && cfg.Resume != nil {
 		r.OnResume(cfg.Resume)
 	}
-	if err := n.Broker.Start(ctx, cfg.Receive); err != nil {
+	if err := n.Broker.Start(ctx, n.receive(cfg.Receive)); err != nil {
 		return fmt.Errorf("realtime: start broker: %w", err)
 	}
 	for _, t := range cfg.Topics {
