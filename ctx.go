@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/lolyjs/realtime/internal/eventlog"
 	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/internal/wire"
 	"github.com/lolyjs/realtime/store"
@@ -62,13 +63,13 @@ type Ctx struct {
 	// ctx is the event's context, when a stage set one (SetContext).
 	ctx     context.Context
 	logBase slog.Handler
-	// log is built once per pooled Ctx around eventLogHandler{c}.
+	// log is built once per pooled Ctx around its eventlog.Handler.
 	log *slog.Logger
 }
 
 var ctxPool = sync.Pool{New: func() any {
 	c := new(Ctx)
-	c.log = slog.New(eventLogHandler{c})
+	c.log = slog.New(eventlog.Handler{Src: ctxLog{c}})
 	return c
 }}
 

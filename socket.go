@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/lolyjs/realtime/internal/eventlog"
 	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/internal/recovery"
 	"github.com/lolyjs/realtime/internal/rooms"
@@ -51,6 +52,9 @@ type Socket struct {
 	refusing bool         // the error handler is writing a refusal
 	refusal  []byte       // the error object it wrote
 	locals   map[any]any
+
+	// logs keeps the socket's log handler (see internal/eventlog).
+	logs eventlog.Cache
 
 	// In a namespace with history (see recovery.go): the socket's session,
 	// its position when it started, and how a recovery went.
