@@ -163,36 +163,10 @@ func (s *Socket) userID() string {
 }
 
 // acceptWith tells the client it is connected and, for a recovered one,
-// queues what it missed: both go first in what the connect holds, ahead of
-// anything live that reached the socket meanwhile, which the release skips
-// up to the cut (the replay has it).
+// queues what it missed, ahead of what the connect holds (see
+// gate.Gate.Accept).
 func (s *Socket) acceptWith(replay []catchup.Item, cut uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.holding.Load() {
-		s.link.Accept(s.accepted())
-		return
-	}
-	first := make([]output, 0, 1+len(replay)+len(s.held))
-	first = append(first, output{accept: true})
-	for _, m := range replay {
-		first = append(first, output{msg: m.Msg, replay: true})
-	}
-	s.held = append(first, s.held...)
-	s.replayCut = cut
-}
-
-// stale reports whether a held output need not go out: a live message the
-// replay already covered, or one for a room the socket left before its
-// connect ended. Called with s.mu held.
-func (s *Socket) stale(o output) bool {
-	if o.msg == nil || o.msg.Pos == "" {
-		return false
-	}
-	if !s.member.In(o.msg.Room) {
-		return true
-	}
-	return !o.replay && o.msg.Seq <= s.replayCut
+	s.out.Accept(s.link, s.accepted(), replay, cut)
 }
 
 // Recovered reports, in the connect of a reconnecting client, whether its

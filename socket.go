@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lolyjs/realtime/internal/eventlog"
+	"github.com/lolyjs/realtime/internal/gate"
 	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/internal/recovery"
 	"github.com/lolyjs/realtime/internal/rooms"
@@ -40,18 +41,15 @@ type Socket struct {
 	member rooms.Member[*Socket]
 
 	// holding is set while the connect runs: what the socket is sent
-	// meanwhile waits in held, so that a socket refused at connect never
+	// meanwhile waits in out, so that a socket refused at connect never
 	// sees its connected notice, and one accepted sees it first.
 	holding atomic.Bool
+	out     gate.Gate
 	// closing is set by the first Close: the socket joins no more rooms.
 	closing atomic.Bool
 
-	mu       sync.Mutex
-	held     []output
-	closeAt  *link.Closed // a Close made while the connect ran
-	refusing bool         // the error handler is writing a refusal
-	refusal  []byte       // the error object it wrote
-	locals   map[any]any
+	mu     sync.Mutex
+	locals map[any]any
 
 	// logs keeps the socket's log handler (see internal/eventlog).
 	logs eventlog.Cache
@@ -63,17 +61,15 @@ type Socket struct {
 	recover        *recovery.Request
 	recovered      bool
 	recoveryReason string
-	replayCut      uint64 // guarded by mu
 }
 
-// output is one thing sent to a socket while its connect runs.
+// output is one thing sent to a socket while its connect runs (see
+// gate.Output).
 type output struct {
-	msg    *link.Message
-	ackID  int64
-	data   []byte
-	kind   link.AckKind
-	accept bool
-	replay bool // a message a recovered client missed
+	msg   *link.Message
+	ackID int64
+	data  []byte
+	kind  link.AckKind
 }
 
 func newSocket(ns *namespace, l link.Conn, r *http.Request, ip string) *Socket {
@@ -81,6 +77,7 @@ func newSocket(ns *namespace, l link.Conn, r *http.Request, ip string) *Socket {
 	s := &Socket{id: uuid.NewString(), ns: ns, link: l, req: r, ip: ip, ctx: ctx, cancel: cancel}
 	s.replier, _ = l.(link.Replier)
 	s.member.Init(s, s.id)
+	s.out.Init(&s.holding)
 	return s
 }
 
@@ -182,13 +179,7 @@ func (s *Socket) Close(code uint16, reason string) {
 	if s.closing.Swap(true) {
 		return
 	}
-	s.mu.Lock()
-	held := s.holding.Load()
-	if held {
-		s.closeAt = &link.Closed{Code: code, Reason: reason}
-	}
-	s.mu.Unlock()
-	if !held {
+	if !s.out.CloseLater(code, reason) {
 		s.link.Close(code, reason)
 	}
 }
@@ -263,48 +254,13 @@ func (s *Socket) accepted() link.Accepted {
 		Recovered: s.recovered, Reason: s.recoveryReason}
 }
 
-// hold keeps an output back while the connect runs; it reports false once
-// the connect has ended (the output then goes out as usual). While a refusal
-// is written, the error event is kept as the refusal and the rest dropped.
+// hold keeps an output back while the connect runs (see gate.Gate.Hold).
 func (s *Socket) hold(o output) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.holding.Load() {
-		return false
-	}
-	if s.refusing {
-		if o.msg != nil && o.msg.Event == EventError && s.refusal == nil {
-			s.refusal = o.msg.Data
-		}
-		return true
-	}
-	s.held = append(s.held, o)
-	return true
+	return s.out.Hold(gate.Output{Msg: o.msg, AckID: o.ackID, Data: o.data, Kind: o.kind})
 }
 
-// release sends what was held, in order, then a Close made meanwhile, and
-// ends holding; outputs from other goroutines wait on s.mu meanwhile, so
-// nothing overtakes.
-func (s *Socket) release() {
-	s.mu.Lock()
-	for _, o := range s.held {
-		switch {
-		case s.stale(o):
-		case o.accept:
-			s.link.Accept(s.accepted())
-		case o.msg != nil:
-			s.link.Deliver(o.msg)
-		default:
-			s.link.Ack(o.ackID, o.data, o.kind)
-		}
-	}
-	if c := s.closeAt; c != nil {
-		s.link.Close(c.Code, c.Reason)
-	}
-	s.held, s.closeAt = nil, nil
-	s.holding.Store(false)
-	s.mu.Unlock()
-}
+// release sends what was held, in order, and ends holding.
+func (s *Socket) release() { s.out.Release(s.link, s.member.In) }
 
 // connect runs the connect event of s through its namespace's chain, with
 // the handshake data (the Socket.IO auth payload; nil for native sockets).
@@ -329,24 +285,7 @@ func (s *Socket) connect(data json.RawMessage) error {
 // refuse drops what the connect queued, has the error handler write the
 // refusal, and tells the client through the link.
 func (s *Socket) refuse(ctx *Ctx, e *Error) {
-	s.mu.Lock()
-	s.held, s.refusing = nil, true
-	s.mu.Unlock()
-	s.ns.srv.cfg.ErrorHandler(ctx, e)
-	s.mu.Lock()
-	body := s.refusal
-	s.refusing, s.refusal, s.closeAt = false, nil, nil
-	s.holding.Store(false)
-	s.mu.Unlock()
-	msg := e.Message
-	if body != nil {
-		var written struct {
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(body, &written) == nil && written.Message != "" {
-			msg = written.Message
-		}
-	}
+	body, msg := s.out.Refuse(EventError, e.Message, func() { s.ns.srv.cfg.ErrorHandler(ctx, e) })
 	s.link.Refuse(msg, body, closeCodeFor(e))
 	s.cancel()
 }
