@@ -2,7 +2,6 @@ package realtime
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/lolyjs/realtime/internal/link"
@@ -99,15 +98,7 @@ func (m *Mux) Presence(p Presence) {
 
 // checkPresence returns what is wrong with a Presence, or "".
 func checkPresence(p *Presence) string {
-	switch {
-	case p.Mode > PresenceCounts:
-		return fmt.Sprintf("Mode %d is not a PresenceMode", p.Mode)
-	case p.Mode == PresenceOff && p.Rooms == nil:
-		return "neither Mode nor Rooms picks a room; set Mode to PresenceEvents or PresenceCounts, or give Rooms"
-	case p.CountInterval < 0 || (p.CountInterval > 0 && p.CountInterval < 10*time.Millisecond):
-		return fmt.Sprintf("CountInterval is %v; it must be at least 10ms (default 1s)", p.CountInterval)
-	}
-	return ""
+	return presence.Check(presence.Mode(p.Mode), p.Rooms != nil, p.CountInterval)
 }
 
 // presenceEvents returns the settings of the presence events of the
