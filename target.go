@@ -131,22 +131,16 @@ func (t Target) Users(ctx context.Context) ([]string, error) {
 	if t.kind == targetSocket {
 		return nil, errors.New("realtime: Users on a ToSocket Target; use the socket's User")
 	}
-	if p := t.ns.srv.node.Presence; p != nil {
-		room := ""
-		if t.kind == topicRoom {
-			room = t.name
-		}
-		users, err := p.Users(ctx, t.ns.name, room)
+	room, user := "", "" // a user is online when listed in the namespace anywhere
+	switch t.kind {
+	case topicRoom:
+		room = t.name
+	case topicUser:
+		user = t.name
+	}
+	if users, cluster, err := t.ns.srv.node.Users(ctx, t.ns.name, room, user); cluster {
 		if err != nil {
 			return nil, &Error{Code: CodeInternal, Message: ErrInternal.Message, Cause: fmt.Errorf("realtime: read presence: %w", err)}
-		}
-		if t.kind == topicUser { // online when listed in the namespace anywhere
-			for _, u := range users {
-				if u == t.name {
-					return []string{u}, nil
-				}
-			}
-			return []string{}, nil
 		}
 		return users, nil
 	}

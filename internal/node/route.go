@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+
 	"github.com/lolyjs/realtime/history"
 	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/internal/presence"
@@ -75,4 +77,27 @@ func (n *Node[T]) Control(topic, except string, c *relay.Control) error {
 		return err
 	}
 	return n.Publish(topic, buf)
+}
+
+// Users returns, in a cluster, the users that the shared presence lists in
+// a namespace (room "") or a room, or, when user is set, that user alone if
+// it is listed in the namespace, none otherwise. It reports false for a
+// single instance, whose local tables answer instead.
+func (n *Node[T]) Users(ctx context.Context, ns, room, user string) ([]string, bool, error) {
+	if n.Presence == nil {
+		return nil, false, nil
+	}
+	users, err := n.Presence.Users(ctx, ns, room)
+	if err != nil {
+		return nil, true, err
+	}
+	if user == "" {
+		return users, true, nil
+	}
+	for _, u := range users {
+		if u == user {
+			return []string{u}, true, nil
+		}
+	}
+	return []string{}, true, nil
 }
