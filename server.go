@@ -230,8 +230,8 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sock := newSocket(ns, c, r, ip)
-	if q := r.URL.Query(); q.Has("session") && ns.keepsHistory() {
-		sock.recover = &recovery.Request{Session: q.Get("session"), Offset: q.Get("offset")}
+	if ns.keepsHistory() {
+		sock.recover = recovery.FromQuery(r.URL.Query())
 	}
 	c.Serve(nativePeer{sock})
 }

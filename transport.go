@@ -36,15 +36,7 @@ func (h sioHandler) Connect(sock *socketio.Socket, name string, auth []byte) soc
 	sess := sock.Session()
 	s := newSocket(ns, sock, sess.Request(), h.srv.cfg.ClientIP(sess.Request()))
 	if ns.keepsHistory() {
-		// socket.io-client's connection state recovery: the pid it was
-		// given and the offset of the last event it got, in its auth.
-		var req struct {
-			PID    string `json:"pid"`
-			Offset string `json:"offset"`
-		}
-		if json.Unmarshal(auth, &req) == nil && req.PID != "" {
-			s.recover = &recovery.Request{Session: req.PID, Offset: req.Offset}
-		}
+		s.recover = recovery.FromAuth(auth)
 	}
 	_ = s.connect(json.RawMessage(auth))
 	return sioPeer{s}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/url"
 	"slices"
 	"time"
 
@@ -31,6 +32,29 @@ const TTL = 24 * time.Hour
 // position ("" for the one it connected at).
 type Request struct {
 	Session, Offset string
+}
+
+// FromQuery returns the request of a native client, its session and offset
+// query parameters, or nil when it asks for none.
+func FromQuery(q url.Values) *Request {
+	if !q.Has("session") {
+		return nil
+	}
+	return &Request{Session: q.Get("session"), Offset: q.Get("offset")}
+}
+
+// FromAuth returns the request of a socket.io-client, or nil when it asks
+// for none: its connection state recovery sends the pid it was given and
+// the offset of the last event it got, in its auth.
+func FromAuth(auth []byte) *Request {
+	var req struct {
+		PID    string `json:"pid"`
+		Offset string `json:"offset"`
+	}
+	if json.Unmarshal(auth, &req) != nil || req.PID == "" {
+		return nil
+	}
+	return &Request{Session: req.PID, Offset: req.Offset}
 }
 
 // Reasons a recovery fails, as clients are told.
