@@ -99,31 +99,16 @@ func (t Target) control(c *relay.Control) error {
 }
 
 // control applies an operation, local or received, to the local sockets of
-// a target, except the one with id except, and returns how many it found.
+// a target, except the one with id except, and returns how many it found
+// (see rooms.Table.Control).
 func (ns *namespace) control(kind byte, name, except string, c *relay.Control) int {
-	if c.Socket != "" && kind == topicNamespace {
-		kind, name = targetSocket, c.Socket
-	}
-	var socks []*Socket
-	ns.members.Each(kind, name, except, func(s *Socket) { socks = append(socks, s) })
-	var msg *link.Message
-	for _, s := range socks {
-		switch c.Op {
-		case relay.OpDisconnect:
-			s.Close(c.Code, c.Reason)
-		case relay.OpJoin:
-			if err := ns.join(s, c.Room); err != nil && !errors.Is(err, link.ErrClosed) {
-				ns.srv.cfg.Logger.Warn("realtime: socket left out of a join", "socket", s.id, "room", c.Room, "error", err.Error())
+	return ns.members.Control(kind, name, except, c, rooms.Ops[*Socket]{
+		Close: (*Socket).Close,
+		Join: func(s *Socket, room string) {
+			if err := ns.join(s, room); err != nil && !errors.Is(err, link.ErrClosed) {
+				ns.srv.cfg.Logger.Warn("realtime: socket left out of a join", "socket", s.id, "room", room, "error", err.Error())
 			}
-		case relay.OpLeave:
-			_ = ns.leave(s, c.Room)
-		case relay.OpEmit:
-			if msg == nil {
-				msg = link.NewMessage(c.Event, c.Data)
-				msg.Spread = c.Spread
-			}
-			s.deliver(msg)
-		}
-	}
-	return len(socks)
+		},
+		Leave: func(s *Socket, room string) { _ = ns.leave(s, room) },
+	})
 }
