@@ -2,9 +2,8 @@ package realtime
 
 import (
 	"errors"
-	"fmt"
-	"unicode/utf8"
 
+	"github.com/lolyjs/realtime/internal/check"
 	"github.com/lolyjs/realtime/internal/link"
 	"github.com/lolyjs/realtime/internal/relay"
 	"github.com/lolyjs/realtime/internal/rooms"
@@ -35,13 +34,8 @@ func (t Target) ToSocket(id string) Target {
 // at once, the other instances told through the broker: Disconnect fails as
 // Emit does while they cannot be reached.
 func (t Target) Disconnect(code uint16, reason string) error {
-	ok := code == CloseNormal || code == CloseGoingAway || code == ClosePolicy ||
-		code == CloseInternal || code == CloseTryAgainLater || code >= 4000 && code <= 4999
-	if !ok {
-		return fmt.Errorf("realtime: Disconnect with close code %d: choose 1000, 1001, 1008, 1011, 1013, or 4000 to 4999", code)
-	}
-	if len(reason) > 123 || !utf8.ValidString(reason) {
-		return errors.New("realtime: Disconnect reason must be valid UTF-8 of at most 123 bytes")
+	if msg := check.Close(code, reason); msg != "" {
+		return errors.New("realtime: " + msg)
 	}
 	return t.control(&relay.Control{Op: relay.OpDisconnect, Code: code, Reason: reason})
 }

@@ -1,7 +1,8 @@
 // Package check holds the checks of what an application registers with a
 // mux: namespace and event names, and the list of problems in route
-// definitions, which the mux reports at once when it starts. Each check
-// returns what is wrong, naming the fix, or "".
+// definitions, which the mux reports at once when it starts; and the close
+// an application asks for. Each check returns what is wrong, naming the
+// fix, or "".
 package check
 
 import (
@@ -88,4 +89,22 @@ func IsNil(v any) bool {
 		return rv.IsNil()
 	}
 	return false
+}
+
+// Close returns what is wrong with the close code and reason of a
+// disconnect an application asks for, or "": the code must be one an
+// application may choose (1000, 1001, 1008, 1011, 1013, or 4000 to 4999),
+// the reason at most 123 bytes of UTF-8, as a close frame carries.
+func Close(code uint16, reason string) string {
+	switch code {
+	case 1000, 1001, 1008, 1011, 1013:
+	default:
+		if code < 4000 || code > 4999 {
+			return fmt.Sprintf("Disconnect with close code %d: choose 1000, 1001, 1008, 1011, 1013, or 4000 to 4999", code)
+		}
+	}
+	if len(reason) > 123 || !utf8.ValidString(reason) {
+		return "Disconnect reason must be valid UTF-8 of at most 123 bytes"
+	}
+	return ""
 }
