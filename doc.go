@@ -162,21 +162,25 @@
 // bookkeeping behind the API, are in internal packages that know nothing of
 // it, behind one seam, internal/link's Conn, which a socket's transport
 // implements. The path of one client event: the Mux (server.go) checks the
-// origin and the per-address limit (internal/edge) and upgrades the
-// connection (internal/native; a Socket.IO client goes through
-// internal/engineio and internal/socketio instead); the connection's read
-// goroutine decodes each envelope (internal/wire) and hands it to the
-// socket (transport.go, socket.go), which looks up the endpoint that
-// namespace.go composed when the event was registered (mux.go) and runs its
-// chain with a pooled Ctx (ctx.go); what the handler returns becomes the
-// ack or one error (errors.go, Config.ErrorHandler). The path of one emit:
-// Target.Emit (target.go) encodes the data once into a link.Message, which
-// the namespace's membership table (internal/rooms) hands to each local
-// socket of the target, each transport encoding it at most once for its
-// wire and queueing it in its byte-bounded send queue (internal/sendq); the
-// same message goes to the other instances through the background
-// publisher (cluster.go, internal/relay, internal/publish; internal/node
-// starts and stops the backends), and an instance that receives it
-// delivers it to its own sockets the same way. Rooms with history go
-// through internal/catchup and internal/recovery.
+// origin and the per-address limit (internal/edge, which also builds the
+// transports) and upgrades the connection (internal/native; a Socket.IO
+// client goes through internal/engineio and internal/socketio instead);
+// while the socket's connect runs, what it is sent waits (internal/gate).
+// The connection's read goroutine decodes each envelope (internal/wire)
+// and hands it to the socket (transport.go, socket.go), which looks up the
+// endpoint that namespace.go composed when the event was registered
+// (mux.go) and runs its chain with a pooled Ctx (ctx.go; the event's data
+// decodes through internal/payload, and Ctx.Logger writes through
+// internal/eventlog); what the handler returns becomes the ack or one error
+// (errors.go, Config.ErrorHandler). The path of one emit: Target.Emit
+// (target.go) encodes the data once into a link.Message, which the
+// namespace's membership table (internal/rooms) hands to each local socket
+// of the target, each transport encoding it at most once for its wire and
+// queueing it in its byte-bounded send queue (internal/sendq); the same
+// message goes to the other instances through the background publisher
+// (cluster.go, internal/node, internal/relay, internal/publish;
+// internal/node also starts and stops the backends), and an instance that
+// receives it, which internal/node routes by its topic, delivers it to its
+// own sockets the same way. Rooms with history go through internal/catchup
+// and internal/recovery.
 package realtime
