@@ -172,7 +172,9 @@
 // (mux.go) and runs its chain with a pooled Ctx (ctx.go; the event's data
 // decodes through internal/payload, and Ctx.Logger writes through
 // internal/eventlog); what the handler returns becomes the ack or one error
-// (errors.go, Config.ErrorHandler). The path of one emit: Target.Emit
+// (errors.go, Config.ErrorHandler). An ack, or a Ctx.Reply, is written there
+// and then on the read goroutine when nothing is queued for the socket
+// (link.Replier), and queued behind what is otherwise. The path of one emit: Target.Emit
 // (target.go) encodes the data once into a link.Message, which the
 // namespace's membership table (internal/rooms) hands to each local socket
 // of the target, each transport encoding it at most once for its wire and
