@@ -63,15 +63,6 @@ type Socket struct {
 	recoveryReason string
 }
 
-// output is one thing sent to a socket while its connect runs (see
-// gate.Output).
-type output struct {
-	msg   *link.Message
-	ackID int64
-	data  []byte
-	kind  link.AckKind
-}
-
 func newSocket(ns *namespace, l link.Conn, r *http.Request, ip string) *Socket {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Socket{id: uuid.NewString(), ns: ns, link: l, req: r, ip: ip, ctx: ctx, cancel: cancel}
@@ -206,7 +197,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, data any) (json.
 // The socket's output: while the connect runs it is held, in order.
 
 func (s *Socket) deliver(m *link.Message) {
-	if s.holding.Load() && s.hold(output{msg: m}) {
+	if s.holding.Load() && s.hold(gate.Output{Msg: m}) {
 		return
 	}
 	s.link.Deliver(m)
@@ -216,7 +207,7 @@ func (s *Socket) deliver(m *link.Message) {
 // runs (by Ctx.Ack and the like), with no lock held, so a transport that can
 // write on the calling goroutine does (link.Replier).
 func (s *Socket) ack(id int64, data []byte, kind link.AckKind) {
-	if s.holding.Load() && s.hold(output{ackID: id, data: data, kind: kind}) {
+	if s.holding.Load() && s.hold(gate.Output{AckID: id, Data: data, Kind: kind}) {
 		return
 	}
 	if s.replier != nil {
@@ -230,16 +221,15 @@ func (s *Socket) ack(id int64, data []byte, kind link.AckKind) {
 // may be the event's frame): a transport that writes it at once copies it
 // into the frame it writes; otherwise it is copied first.
 func (s *Socket) ackBorrowed(id int64, data []byte, kind link.AckKind) {
-	if s.replier != nil && !s.holding.Load() {
-		s.replier.AckNow(id, data, kind)
-		return
+	if s.replier == nil || s.holding.Load() {
+		data = bytes.Clone(data)
 	}
-	s.ack(id, bytes.Clone(data), kind)
+	s.ack(id, data, kind)
 }
 
 // reply is deliver for Ctx.Reply: an event to the socket whose event runs.
 func (s *Socket) reply(m *link.Message) {
-	if s.holding.Load() && s.hold(output{msg: m}) {
+	if s.holding.Load() && s.hold(gate.Output{Msg: m}) {
 		return
 	}
 	if s.replier != nil {
@@ -255,9 +245,7 @@ func (s *Socket) accepted() link.Accepted {
 }
 
 // hold keeps an output back while the connect runs (see gate.Gate.Hold).
-func (s *Socket) hold(o output) bool {
-	return s.out.Hold(gate.Output{Msg: o.msg, AckID: o.ackID, Data: o.data, Kind: o.kind})
-}
+func (s *Socket) hold(o gate.Output) bool { return s.out.Hold(o) }
 
 // release sends what was held, in order, and ends holding.
 func (s *Socket) release() { s.out.Release(s.link, s.member.In) }

@@ -327,14 +327,22 @@ func TestSpecClientClose(t *testing.T) {
 	})
 }
 
-// upgrade takes a polling session to a WebSocket, the way the client does.
-func upgrade(t *testing.T, srv *testServer, sid string) *wsClient {
+// probe opens the WebSocket of a polling session and probes it, the way
+// the client starts an upgrade.
+func probe(t *testing.T, srv *testServer, sid string) *wsClient {
 	t.Helper()
 	c := dialWS(t, srv.wsURL("EIO=4&transport=websocket&sid="+sid))
 	c.text("2probe")
 	if got := c.nextText(); got != "3probe" {
 		t.Fatalf("probe answered %q", got)
 	}
+	return c
+}
+
+// upgrade takes a polling session to a WebSocket, the way the client does.
+func upgrade(t *testing.T, srv *testServer, sid string) *wsClient {
+	t.Helper()
+	c := probe(t, srv, sid)
 	if r := do(t, http.MethodGet, srv.pollURL(sid), ""); r.status != http.StatusOK || r.body != "6" {
 		t.Fatalf("a poll during the upgrade got %d %q, want a noop", r.status, r.body)
 	}
@@ -353,11 +361,7 @@ func TestSpecUpgrade(t *testing.T) {
 	t.Run("from polling to websocket", func(t *testing.T) {
 		sid := openPolling(t, srv)
 		do(t, http.MethodPost, srv.pollURL(sid), "4queued")
-		c := dialWS(t, srv.wsURL("EIO=4&transport=websocket&sid="+sid))
-		c.text("2probe")
-		if got := c.nextText(); got != "3probe" {
-			t.Fatalf("probe answered %q", got)
-		}
+		c := probe(t, srv, sid)
 		if r := do(t, http.MethodGet, srv.pollURL(sid), ""); r.status != http.StatusOK || r.body != "6" {
 			t.Fatalf("a poll during the upgrade got %d %q, want a noop", r.status, r.body)
 		}
@@ -394,11 +398,7 @@ func TestSpecUpgrade(t *testing.T) {
 	})
 	t.Run("a second WebSocket during the upgrade is closed", func(t *testing.T) {
 		sid := openPolling(t, srv)
-		first := dialWS(t, srv.wsURL("EIO=4&transport=websocket&sid="+sid))
-		first.text("2probe")
-		if got := first.nextText(); got != "3probe" {
-			t.Fatalf("probe answered %q", got)
-		}
+		first := probe(t, srv, sid)
 		second := dialWS(t, srv.wsURL("EIO=4&transport=websocket&sid="+sid))
 		if f := second.closed(); f.code != 1008 {
 			t.Fatalf("second WebSocket: %v", f)
@@ -421,9 +421,9 @@ func TestSpecUpgrade(t *testing.T) {
 	})
 	t.Run("a probe that sends anything else is closed and polling goes on", func(t *testing.T) {
 		sid := openPolling(t, srv)
-		probe := dialWS(t, srv.wsURL("EIO=4&transport=websocket&sid="+sid))
-		probe.text("4hello")
-		if f := probe.closed(); f.code != 1008 {
+		ws := dialWS(t, srv.wsURL("EIO=4&transport=websocket&sid="+sid))
+		ws.text("4hello")
+		if f := ws.closed(); f.code != 1008 {
 			t.Fatalf("probe: %v", f)
 		}
 		do(t, http.MethodPost, srv.pollURL(sid), "4polling")
@@ -456,12 +456,8 @@ func TestServerCloseReachesPolling(t *testing.T) {
 func TestProbeWithoutUpgradeIsClosed(t *testing.T) {
 	srv := newTestServer(t, quietPing, quietPing, func(c *Config) { c.HandshakeTimeout = 200 * time.Millisecond })
 	sid := openPolling(t, srv)
-	probe := dialWS(t, srv.wsURL("EIO=4&transport=websocket&sid="+sid))
-	probe.text("2probe")
-	if got := probe.nextText(); got != "3probe" {
-		t.Fatalf("probe answered %q", got)
-	}
-	if f := probe.closed(); f.code != 1008 {
+	ws := probe(t, srv, sid)
+	if f := ws.closed(); f.code != 1008 {
 		t.Fatalf("probe: %v", f)
 	}
 	do(t, http.MethodPost, srv.pollURL(sid), "4polling")
@@ -489,17 +485,13 @@ func TestOtherMethodsOfASession(t *testing.T) {
 func TestSessionEndedDuringUpgradeClosesTheWebSocket(t *testing.T) {
 	srv := newTestServer(t, quietPing, quietPing)
 	sid := openPolling(t, srv)
-	probe := dialWS(t, srv.wsURL("EIO=4&transport=websocket&sid="+sid))
-	probe.text("2probe")
-	if got := probe.nextText(); got != "3probe" {
-		t.Fatalf("probe answered %q", got)
-	}
+	ws := probe(t, srv, sid)
 	if r := do(t, http.MethodPost, srv.pollURL(sid), "4close"); r.body != "ok" {
 		t.Fatalf("post: %d %q", r.status, r.body)
 	}
 	_ = srv.why(t, sid) // the session has ended
-	probe.text("5")
-	if f := probe.closed(); f.code != 1000 {
+	ws.text("5")
+	if f := ws.closed(); f.code != 1000 {
 		t.Fatalf("the WebSocket the client upgraded to: %v, want closed with 1000", f)
 	}
 }

@@ -163,13 +163,7 @@ func (s *Set[T]) retry() {
 // Stop stops the retries, waits for them, and unsubscribes from every
 // topic; the set is then empty.
 func (s *Set[T]) Stop() {
-	s.mu.Lock()
-	if !s.stopped {
-		s.stopped = true
-		close(s.stop)
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
+	s.StopRetrying()
 	s.mu.Lock()
 	names := make([]string, 0, len(s.topics))
 	for name := range s.topics {
