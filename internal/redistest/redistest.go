@@ -24,6 +24,13 @@ import (
 
 var dbCounter atomic.Int64
 
+// Unavailable skips the test for want of a Redis feature, or fails it when
+// REQUIRE_REDIS=1 (as CI sets): no test is skipped there.
+func Unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	unavailable(tb, format, args...)
+}
+
 func unavailable(tb testing.TB, format string, args ...any) {
 	tb.Helper()
 	msg := fmt.Sprintf(format, args...)
